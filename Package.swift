@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One thin executable per command; all logic lives in the library targets.
+let plumbing = [
+    "portal-spec", "portal-sign", "portal-ec2", "portal-find", "portal-spot-request",
+    "portal-volume-attach", "portal-mount", "portal-sync", "portal-spot-cancel",
+]
+
+func command(_ name: String) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            "PortalCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        path: "Sources/Commands/\(name)")
+}
+
+let package = Package(
+    name: "portal-gun",
+    platforms: [.macOS(.v13)],
+    products: (plumbing + ["portal"]).map { .executable(name: $0, targets: [$0]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        // Typed wrappers for what Swift cannot call directly (variadic functions, macros).
+        .target(name: "CShim", dependencies: ["CCurl", "CSSH2"]),
+
+        .target(name: "PortalBase"),
+        .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CShim"]),
+        .target(name: "PortalCore", dependencies: ["PortalBase", "PortalAWS"]),
+        .target(name: "PortalCLI", dependencies: [
+            "PortalBase", "PortalAWS", "PortalCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+    ] + (plumbing + ["portal"]).map(command) + [
+        .testTarget(name: "PortalBaseTests", dependencies: ["PortalBase"]),
+        .testTarget(name: "PortalAWSTests", dependencies: ["PortalAWS"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "PortalCoreTests", dependencies: ["PortalCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"]),
+    ]
+)

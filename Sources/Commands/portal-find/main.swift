@@ -1,0 +1,8 @@
+import ArgumentParser
+import PortalCLI
+
+struct Placeholder: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "portal-find", abstract: "Not written yet.")
+}
+
+Placeholder.main()

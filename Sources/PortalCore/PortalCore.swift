@@ -1,0 +1,1 @@
+// Portals: specs, documents and the operations on them.
