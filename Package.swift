@@ -35,8 +35,9 @@ let package = Package(
         .target(name: "PortalBase"),
         .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CShim"]),
         .target(name: "PortalCore", dependencies: ["PortalBase", "PortalAWS"]),
+        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalCore", "CSSH2", "CShim"]),
         .target(name: "PortalCLI", dependencies: [
-            "PortalBase", "PortalAWS", "PortalCore",
+            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     ] + (plumbing + ["portal"]).map(command) + [
@@ -45,6 +46,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PortalCoreTests", dependencies: ["PortalCore"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "PortalSSHTests", dependencies: ["PortalSSH"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"]),
     ]
 )

@@ -1,0 +1,6 @@
+import ArgumentParser
+import PortalCLI
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Not written yet.")
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+import PortalCLI
+
+struct OpenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "open", abstract: "Not written yet.")
+}

@@ -1,0 +1,1 @@
+// SSH over libssh2, in process: sessions, commands, and mounting volumes.
