@@ -46,3 +46,7 @@ int pg_libssh2_session_last_error(LIBSSH2_SESSION *session, char **message) {
     int length = 0;
     return libssh2_session_last_error(session, message, &length, 0);
 }
+
+CURLcode pg_curl_setopt_off_t(CURL *curl, CURLoption option, curl_off_t value) {
+    return curl_easy_setopt(curl, option, value);
+}

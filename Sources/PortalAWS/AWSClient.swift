@@ -72,23 +72,43 @@ public struct AWSError: PortalFailure, Equatable {
 /// SigV4, over one HTTP connection for the whole process, with the SDKs'
 /// standard retries, answers decoded from XML into JSON.
 public final class AWSClient: @unchecked Sendable {
-    // Unchecked: the HTTP client owns a curl handle that must be used by one
-    // call at a time, which `lock` guarantees; everything else is immutable.
+    // Unchecked: the mutable state (the idle connections, the counter) is
+    // touched only while `lock` is held; an HTTP client (one curl handle) is
+    // used by one call at a time, taken from and returned to the pool.
     public let configuration: AWSConfiguration
-    let http: HTTPClient
     let lock = NSLock()
+    private var idle: [HTTPClient]
+    private var _requestCount = 0
+    private var _connectionsCreated = 0
     public var retryPolicy = RetryPolicy()
     public let quota = RetryQuota()
     /// One line per call (action, status, time), for `-v`; never secrets.
     public var trace: (@Sendable (String) -> Void)?
-    /// How many HTTP requests this client has sent, retries included.
-    public private(set) var requestCount = 0
 
     public static let versions = ["ec2": "2016-11-15", "sts": "2011-06-15"]
 
     public init(configuration: AWSConfiguration, http: HTTPClient = HTTPClient()) {
         self.configuration = configuration
-        self.http = http
+        self.idle = [http]
+        self._connectionsCreated = 1
+    }
+
+    /// How many HTTP requests this client has sent, retries included.
+    public var requestCount: Int { lock.withLock { _requestCount } }
+    /// How many HTTP clients (connections) calls made at the same time needed.
+    public var connectionCount: Int { lock.withLock { _connectionsCreated } }
+
+    /// Calls on one thread reuse one connection; calls made at the same time
+    /// (attaching several volumes) each take a connection of their own.
+    private func withConnection<T>(_ body: (HTTPClient) throws -> T) rethrows -> T {
+        let http = lock.withLock { () -> HTTPClient in
+            _requestCount += 1
+            if let client = idle.popLast() { return client }
+            _connectionsCreated += 1
+            return HTTPClient()
+        }
+        defer { lock.withLock { idle.append(http) } }
+        return try body(http)
     }
 
     /// One call. `parameters` are the Query parameters besides Action and Version.
@@ -113,10 +133,7 @@ public final class AWSClient: @unchecked Sendable {
             }
         ) { _ in
             let started = Date()
-            let response = try lock.withLock { () throws -> HTTPResponse in
-                requestCount += 1
-                return try http.send(signer.sign(unsigned, date: Date()))
-            }
+            let response = try withConnection { http in try http.send(signer.sign(unsigned, date: Date())) }
             let ms = Int(Date().timeIntervalSince(started) * 1000)
             trace?("\(service) \(action) -> \(response.status) (\(ms) ms)")
             guard (200..<300).contains(response.status) else {

@@ -28,4 +28,7 @@ int pg_libssh2_userauth_publickey_fromfile(LIBSSH2_SESSION *session, const char 
                                            const char *passphrase);
 int pg_libssh2_session_last_error(LIBSSH2_SESSION *session, char **message);
 
+/* curl_off_t options (CURLOPT_POSTFIELDSIZE_LARGE): curl_off_t is not always a long. */
+CURLcode pg_curl_setopt_off_t(CURL *curl, CURLoption option, curl_off_t value);
+
 #endif
