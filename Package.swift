@@ -11,7 +11,7 @@ func command(_ name: String) -> Target {
     .executableTarget(
         name: name,
         dependencies: [
-            "PortalCLI",
+            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Sources/Commands/\(name)")

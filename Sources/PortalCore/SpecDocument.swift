@@ -68,9 +68,16 @@ public struct PortalDocument: Equatable, Sendable {
     /// The document to write: every member as read, with `"name"` and `"spec"`
     /// as they are now (an unchanged spec is passed through untouched).
     public var json: JSON {
-        var object = members
+        // "name" and "spec" first, as portal-spec writes them, whoever made
+        // the document; then every other member in its order.
+        var object = JSONObject()
         object["name"] = .string(name)
-        if object["spec"] == nil || spec != specAsRead { object["spec"] = spec.toJSON() }
+        if let asRead = members["spec"], spec == specAsRead {
+            object["spec"] = asRead
+        } else {
+            object["spec"] = spec.toJSON()
+        }
+        for (key, value) in members where key != "name" && key != "spec" { object[key] = value }
         return .object(object)
     }
 

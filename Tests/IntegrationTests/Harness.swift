@@ -36,9 +36,10 @@ struct Run {
 /// Runs an executable (a built one by name, or an absolute path) and waits.
 @discardableResult
 func run(_ name: String, _ arguments: [String] = [], stdin: String? = nil, environment: [String: String] = [:],
-         replacingEnvironment: Bool = false) throws -> Run
+         replacingEnvironment: Bool = false, directory: String? = nil) throws -> Run
 {
     let process = Process()
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : Binaries.path(name))
     process.arguments = arguments
     var env = replacingEnvironment ? [:] : ProcessInfo.processInfo.environment

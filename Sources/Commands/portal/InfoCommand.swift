@@ -1,6 +1,96 @@
 import ArgumentParser
+import Foundation
+import PortalBase
 import PortalCLI
+import PortalCore
+import PortalSSH
 
 struct InfoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Not written yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Show a portal: open or closed, its instance, its volumes, how to connect.",
+        discussion: """
+            With -f FIELD, print just that value, for scripts (as Portal Gun always did): \
+            name, status (open or closed), id, type, user, host, ip, remote (user@host), key \
+            (the identity file). A field with no value (the id of a closed portal) prints \
+            nothing and exits 1.
+            """)
+
+    enum Field: String, ExpressibleByArgument, CaseIterable {
+        case name, status, id, type, user, host, ip, remote, key
+    }
+
+    @OptionGroup var portal: PortalName
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Print only this field.", valueName: "FIELD"))
+    var field: Field?
+
+    @Flag(help: "Print the portal as JSON.")
+    var json = false
+
+    @OptionGroup var aws: AWSOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try Report.run {
+            let document = try Porcelain.document(portal.name, checkFiles: false)
+            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let instance = try cloud.findInstance(portal: document.name)
+            var located = document
+            located["instance"] = instance?.json
+            let target = instance == nil ? nil : try? SSHTarget(document: located)
+            let spec = document.spec
+            if let field {
+                let value: String? = switch field {
+                case .name: document.name
+                case .status: instance == nil ? "closed" : "open"
+                case .id: instance?.id
+                case .type: instance?.type ?? spec.spotInstance.instanceType
+                case .user: spec.spotInstance.remoteUser
+                case .host: target?.host
+                case .ip: instance?.publicIP
+                case .remote: target?.destination
+                case .key: spec.spotInstance.identityFile
+                }
+                guard let value, !value.isEmpty else { throw ExitCode(ExitStatus.failure.rawValue) }
+                Terminal.stdout(value + "\n")
+                return
+            }
+            let volumes = try instance == nil ? [] : cloud.describeVolumes(of: spec)
+            if json {
+                var object = JSONObject()
+                object["name"] = .string(document.name)
+                object["status"] = .string(instance == nil ? "closed" : "open")
+                object["instance"] = instance?.json ?? .null
+                object["volumes"] = .array(zip(spec.persistentVolumes, volumes).map { wanted, volume in
+                    ["volume_id": .string(wanted.volumeID), "device": .string(wanted.device),
+                     "mount_point": .string(wanted.mountPoint),
+                     "state": volume["status"] ?? .null,
+                     "attached_to": volume["attachmentSet"]?[0]?["instanceId"] ?? .null]
+                })
+                if let target {
+                    object["ssh"] = ["host": .string(target.host), "port": .int(Int64(target.port)),
+                                     "user": .string(target.user), "identity_file": .string(target.identityFile)]
+                }
+                Terminal.writeDocument(.object(object))
+                return
+            }
+            guard let instance else {
+                Terminal.stdout("portal '\(document.name)': closed\n  open it with: portal open \(document.name)\n")
+                return
+            }
+            var lines = ["portal '\(document.name)': open"]
+            lines.append("  instance  \(instance.id)  \(instance.type) in \(instance.zone), \(instance.state)"
+                + (instance.uptime.map { " for \(humanDuration($0))" } ?? "") + " (\(instance.lifecycle ?? "?"))")
+            if let ip = instance.publicIP { lines.append("  address   \(instance.publicDNS ?? ip)  \(ip)") }
+            for (wanted, volume) in zip(spec.persistentVolumes, volumes) {
+                let state = volume["attachmentSet"]?[0]?["status"]?.stringValue ?? volume["status"]?.stringValue ?? "?"
+                lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(state))")
+            }
+            if let target {
+                lines.append("  ssh       portal ssh \(document.name)   (\(target.destination), port \(target.port), key \(target.identityFile))")
+            }
+            Terminal.stdout(lines.joined(separator: "\n") + "\n")
+        }
+    }
 }

@@ -1,6 +1,107 @@
 import ArgumentParser
+import Foundation
+import PortalBase
 import PortalCLI
+import PortalCore
+import PortalSSH
 
 struct OpenCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "open", abstract: "Not written yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "open",
+        abstract: "Open a portal: request its Spot Instance, attach and mount its volumes.",
+        discussion: """
+            Does what 'portal-spec NAME.json | portal-spot-request | portal-volume-attach | \
+            portal-mount' does, in one process, then says how to connect. A portal that is \
+            already open (found by its tags) is continued with, not launched twice. When a step \
+            fails after the instance exists, the portal stays open for inspection and \
+            'portal close NAME' is the way out; --close-on-failure closes it at once.
+            """)
+
+    @OptionGroup var portal: PortalName
+
+    @Option(help: ArgumentHelp("How to ask for the instance: run-instances, spot-request, spot-fleet.", valueName: "API"))
+    var api: LaunchAPI?
+
+    @Option(help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "SECONDS"))
+    var timeout: Double = 600
+
+    @Flag(help: "Close the portal at once when a step after the launch fails.")
+    var closeOnFailure = false
+
+    @Flag(help: "Only request the instance and attach the volumes; do not mount or provision.")
+    var noMount = false
+
+    @Flag(help: "Print the portal document (JSON) on stdout when done.")
+    var json = false
+
+    @OptionGroup var aws: AWSOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try Report.run {
+            let started = Date()
+            var document = try Porcelain.document(portal.name)
+            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            Interruption.install()
+            var stages: [(String, TimeInterval)] = []
+            func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+                let t = Date()
+                defer { stages.append((stage, Date().timeIntervalSince(t))) }
+                return try body()
+            }
+
+            let instance: Instance
+            if let existing = try timed("find", { try cloud.findInstance(portal: document.name) }) {
+                cloud.progress("portal '\(document.name)' is already open: continuing with \(existing.id) (\(existing.state))")
+                instance = existing
+            } else {
+                var options = LaunchOptions()
+                options.api = api
+                options.timeout = timeout
+                instance = try timed("launch") { try cloud.launch(document, options: options) }
+            }
+            document["instance"] = instance.json
+            do {
+                let attachments = try timed("attach") { try cloud.attach(document, to: instance) }
+                document["attachments"] = .array(attachments.map(\.json))
+                if !noMount {
+                    document = try timed("mount") { try RemoteStages.mountAndProvision(document, progress: cloud.progress) }
+                }
+            } catch {
+                if closeOnFailure {
+                    cloud.progress("closing the portal (--close-on-failure)")
+                    _ = try? cloud.close(document, instance: instance)
+                } else {
+                    Report.error("\(error)")
+                    Terminal.stderr("  the portal stays open for inspection: 'portal ssh \(document.name)'; 'portal close \(document.name)' closes it")
+                    throw ExitCode((error as? PortalFailure)?.exitStatus.rawValue ?? 1)
+                }
+                throw error
+            }
+            if json { Terminal.writeDocument(document.json) }
+            if !output.quiet {
+                printSummary(document, instance: instance, stages: stages, total: Date().timeIntervalSince(started))
+            }
+        }
+    }
+
+    func printSummary(_ document: PortalDocument, instance: Instance, stages: [(String, TimeInterval)], total: TimeInterval) {
+        var lines = ["", "portal '\(document.name)' is open: \(instance.id), \(instance.type) in \(instance.zone)"]
+        let mounts = document["mounts"]?.arrayValue ?? []
+        for volume in document.spec.persistentVolumes {
+            let mount = mounts.first { $0["volume_id"]?.stringValue == volume.volumeID }
+            let how = mount.map { ($0["formatted"]?.boolValue == true ? "formatted, " : "") + "mounted" } ?? "attached"
+            lines.append("  \(volume.volumeID)  \(volume.device) -> \(volume.mountPoint)  (\(how))")
+        }
+        lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
+            + String(format: "; %.1f s in all", total))
+        lines.append("connect with: portal ssh \(document.name)")
+        if let target = try? SSHTarget(document: document) {
+            lines.append("          or: " + sshCommandLine(target: target))
+        }
+        lines.append("close with:   portal close \(document.name)")
+        for line in lines { Terminal.stderr(line) }
+    }
 }
+
+extension LaunchAPI: ExpressibleByArgument {}

@@ -1,0 +1,137 @@
+import Foundation
+import PortalAWS
+import PortalBase
+
+/// A volume attached for a portal, as the document carries it under `"attachments"`.
+public struct Attachment: Equatable, Sendable {
+    public var volumeID: String
+    public var device: String
+    public var mountPoint: String
+    public var instanceID: String
+    public var state: String
+
+    public var json: JSON {
+        ["volume_id": .string(volumeID), "device": .string(device), "mount_point": .string(mountPoint),
+         "instance_id": .string(instanceID), "state": .string(state)]
+    }
+
+    public init(volumeID: String, device: String, mountPoint: String, instanceID: String, state: String) {
+        self.volumeID = volumeID
+        self.device = device
+        self.mountPoint = mountPoint
+        self.instanceID = instanceID
+        self.state = state
+    }
+}
+
+extension PortalCloud {
+    /// Attaches every volume of the spec to the instance at its device (the
+    /// calls at the same time), waits until all are attached, and tags each
+    /// with `mount-point` and `portal-name`. Already attached to this instance
+    /// is fine; attached to another is an error, before anything is changed.
+    public func attach(_ document: PortalDocument, to instance: Instance, timeout: Double = 300) throws -> [Attachment] {
+        let spec = document.spec
+        let volumes = try describeVolumes(of: spec)
+        var toAttach: [PortalSpec.PersistentVolume] = []
+        for (index, volume) in volumes.enumerated() {
+            let wanted = spec.persistentVolumes[index]
+            let attachedTo = volume["attachmentSet"]?[0]?["instanceId"]?.stringValue
+            if let attachedTo, attachedTo != instance.id {
+                throw Failure("persistent_volumes[\(index)]: volume '\(wanted.volumeID)' is attached to \(holder(of: volume) ?? attachedTo), not to \(instance.id)",
+                              hints: ["close the portal that holds it first ('portal list' shows them)"])
+            }
+            if attachedTo == nil { toAttach.append(wanted) }
+        }
+        if !toAttach.isEmpty {
+            progress("attaching " + toAttach.map { "\($0.volumeID) at \($0.device)" }.joined(separator: ", "))
+        }
+        _ = try concurrently(toAttach) { volume in
+            try ec2("AttachVolume", [("VolumeId", volume.volumeID), ("InstanceId", instance.id), ("Device", volume.device)])
+        }
+        // Wait until EC2 says every one is attached.
+        var options = LaunchOptions()
+        options.timeout = timeout
+        let started = Date()
+        let states: [String] = try poll(started: started, options: options, what: "the volumes to attach") {
+            let current = try describeVolumes(of: spec)
+            let states = current.map { $0["attachmentSet"]?[0]?["status"]?.stringValue ?? "detached" }
+            return states.allSatisfy { $0 == "attached" } ? states : nil
+        }
+        _ = try concurrently(spec.persistentVolumes) { volume in
+            try ec2("CreateTags", [("ResourceId.1", volume.volumeID),
+                                   ("Tag.1.Key", Tag.mountPoint), ("Tag.1.Value", volume.mountPoint),
+                                   ("Tag.2.Key", Tag.portalName), ("Tag.2.Value", document.name)])
+        }
+        return zip(spec.persistentVolumes, states).map { volume, state in
+            Attachment(volumeID: volume.volumeID, device: volume.device, mountPoint: volume.mountPoint,
+                       instanceID: instance.id, state: state)
+        }
+    }
+
+    /// Detaches the spec's volumes from the instance, waits until they are
+    /// available, and removes the tags attach wrote. Volumes attached
+    /// elsewhere are left alone.
+    public func detach(_ document: PortalDocument, from instance: Instance, timeout: Double = 300) throws {
+        let spec = document.spec
+        let volumes = try describeVolumes(of: spec)
+        let ours = zip(spec.persistentVolumes, volumes).filter {
+            $0.1["attachmentSet"]?[0]?["instanceId"]?.stringValue == instance.id
+        }.map(\.0)
+        if !ours.isEmpty { progress("detaching " + ours.map(\.volumeID).joined(separator: ", ")) }
+        _ = try concurrently(ours) { volume in
+            try ec2("DetachVolume", [("VolumeId", volume.volumeID), ("InstanceId", instance.id)])
+        }
+        var options = LaunchOptions()
+        options.timeout = timeout
+        _ = try poll(started: Date(), options: options, what: "the volumes to detach") { () -> Bool? in
+            let current = try describeVolumes(of: spec)
+            let stillHere = current.contains { $0["attachmentSet"]?[0]?["instanceId"]?.stringValue == instance.id }
+            return stillHere ? nil : true
+        }
+        try removeAttachmentTags(ours.map(\.volumeID))
+    }
+
+    func removeAttachmentTags(_ volumeIDs: [String]) throws {
+        guard !volumeIDs.isEmpty else { return }
+        var pairs = volumeIDs.enumerated().map { ("ResourceId.\($0.offset + 1)", $0.element) }
+        pairs += [("Tag.1.Key", Tag.mountPoint), ("Tag.2.Key", Tag.portalName)]
+        _ = try ec2("DeleteTags", pairs)
+    }
+
+    /// Closes the portal: cancels its spot request or fleet, terminates its
+    /// instance, waits until AWS confirms, and removes the volumes'
+    /// attachment tags. Nothing is deleted: the volumes become available.
+    /// Returns the instance that was closed, or nil when the portal was not open.
+    public func close(_ document: PortalDocument, instance given: Instance?) throws -> Instance? {
+        var instance = given
+        if let id = given?.id { instance = try describeInstance(id) ?? given }
+        if instance == nil || instance?.state == "terminated" { instance = try findInstance(portal: document.name) }
+        // Any other live instance a crash may have left for this portal goes too.
+        let extra = try openInstances(portal: document.name).filter { $0.id != instance?.id }
+        guard let instance else {
+            try removeAttachmentTags(try taggedVolumes(of: document))
+            return nil
+        }
+        for other in [instance] + extra {
+            var requestID = other.spotRequestID
+            if requestID == nil, other.lifecycle == "spot" {
+                let answer = try ec2("DescribeSpotInstanceRequests", [("Filter.1.Name", "instance-id"),
+                                                                     ("Filter.1.Value.1", other.id)])
+                requestID = answer["spotInstanceRequestSet"]?[0]?["spotInstanceRequestId"]?.stringValue
+            }
+            progress("terminating \(other.id)" + (requestID.map { " and cancelling \($0)" } ?? "")
+                + (other.spotFleetRequestID.map { " and fleet \($0)" } ?? ""))
+            try cleanUp(instanceID: other.id, requestID: requestID, fleetID: other.spotFleetRequestID)
+        }
+        try removeAttachmentTags(try taggedVolumes(of: document))
+        return instance
+    }
+
+    /// The spec's volumes that still carry this portal's attachment tags.
+    func taggedVolumes(of document: PortalDocument) throws -> [String] {
+        guard !document.spec.persistentVolumes.isEmpty else { return [] }
+        let volumes = (try? describeVolumes(of: document.spec)) ?? []
+        return volumes.filter { Tag.dictionary($0["tagSet"])[Tag.portalName] == document.name }
+            .compactMap { $0["volumeId"]?.stringValue }
+    }
+}

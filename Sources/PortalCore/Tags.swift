@@ -1,0 +1,44 @@
+import PortalAWS
+import PortalBase
+
+/// The tags that hold Portal Gun's state in AWS, so that any machine with the
+/// same credentials sees the same portals (DESIGN.md, "AWS, spoken directly").
+public enum Tag {
+    /// On instances, spot requests and fleets: the portal's name. On a
+    /// volume: the portal it is attached to, while it is.
+    public static let portalName = "portal-name"
+    /// On everything Portal Gun creates: the creator's ARN.
+    public static let createdBy = "created-by"
+    /// On a volume while it is attached: where the spec mounts it.
+    public static let mountPoint = "mount-point"
+    public static let name = "Name"
+
+    /// `tagSet` of an EC2 answer as a dictionary.
+    public static func dictionary(_ tagSet: JSON?) -> [String: String] {
+        var tags: [String: String] = [:]
+        for tag in tagSet?.arrayValue ?? [] {
+            if let key = tag["key"]?.stringValue { tags[key] = tag["value"]?.stringValue ?? "" }
+        }
+        return tags
+    }
+
+    /// `TagSpecification.N` parameters for resources created with these tags.
+    public static func specification(_ index: Int, resourceType: String, _ tags: [(String, String)])
+        -> [(String, String)]
+    {
+        var pairs = [("TagSpecification.\(index).ResourceType", resourceType)]
+        for (i, tag) in tags.enumerated() {
+            pairs.append(("TagSpecification.\(index).Tag.\(i + 1).Key", tag.0))
+            pairs.append(("TagSpecification.\(index).Tag.\(i + 1).Value", tag.1))
+        }
+        return pairs
+    }
+}
+
+/// A place for progress messages: stderr for people, nothing for tests.
+public struct ProgressLog: Sendable {
+    public var write: @Sendable (String) -> Void
+    public init(_ write: @escaping @Sendable (String) -> Void) { self.write = write }
+    public static let silent = ProgressLog { _ in }
+    public func callAsFunction(_ line: String) { write(line) }
+}
