@@ -21,8 +21,16 @@ public enum Stage {
         let client = AWSClient(configuration: try aws.configuration())
         let program = Report.program
         if verbose { client.trace = { Terminal.stderr("\(program): \($0)") } }
-        let progress = quiet ? ProgressLog.silent : ProgressLog { Terminal.stderr("\(program): \($0)") }
-        return PortalCloud(client: client, progress: progress)
+        return PortalCloud(client: client, progress: quiet ? .silent : progressLog())
+    }
+
+    /// The status line of this process, shared by every step.
+    public static let statusLine = StatusLine(program: Report.program)
+
+    /// Progress for people: the status line (in place on a terminal).
+    public static func progressLog() -> ProgressLog {
+        let line = statusLine
+        return ProgressLog { line.update($0) }
     }
 }
 

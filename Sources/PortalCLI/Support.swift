@@ -11,16 +11,21 @@ public enum Report {
     }()
 
     public static func error(_ message: String, hints: [String] = []) {
-        Terminal.stderr("\(program): error: \(message)")
+        Stage.statusLine.finish()
+        let label = StatusLine.colourAllowed ? "\u{1B}[31merror\u{1B}[0m" : "error"
+        Terminal.stderr("\(program): \(label): \(message)")
         for hint in hints { Terminal.stderr("  \(hint)") }
     }
 
     public static func warning(_ message: String) {
-        Terminal.stderr("\(program): warning: \(message)")
+        Stage.statusLine.finish()
+        let label = StatusLine.colourAllowed ? "\u{1B}[33mwarning\u{1B}[0m" : "warning"
+        Terminal.stderr("\(program): \(label): \(message)")
     }
 
     /// Runs a command body, turning a failure into its message and exit status.
     public static func run(_ body: () throws -> Void) throws {
+        defer { Stage.statusLine.finish() }
         do {
             try body()
         } catch let failure as PortalFailure {
