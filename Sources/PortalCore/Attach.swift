@@ -29,10 +29,16 @@ extension PortalCloud {
     /// calls at the same time), waits until all are attached, and tags each
     /// with `mount-point` and `portal-name`. Already attached to this instance
     /// is fine; attached to another is an error, before anything is changed.
-    public func attach(_ document: PortalDocument, to instance: Instance, timeout: Double = 300) throws -> [Attachment] {
+    ///
+    /// `justLaunched`: the instance was launched after its volumes were
+    /// checked (`launch` does), so every one is to be attached and the first
+    /// look is skipped.
+    public func attach(_ document: PortalDocument, to instance: Instance, justLaunched: Bool = false,
+                       timeout: Double = 300) throws -> [Attachment]
+    {
         let spec = document.spec
-        let volumes = try describeVolumes(of: spec)
-        var toAttach: [PortalSpec.PersistentVolume] = []
+        let volumes = justLaunched ? [] : try describeVolumes(of: spec)
+        var toAttach: [PortalSpec.PersistentVolume] = justLaunched ? spec.persistentVolumes : []
         for (index, volume) in volumes.enumerated() {
             let wanted = spec.persistentVolumes[index]
             let attachedTo = volume["attachmentSet"]?[0]?["instanceId"]?.stringValue
@@ -103,11 +109,11 @@ extension PortalCloud {
     /// attachment tags. Nothing is deleted: the volumes become available.
     /// Returns the instance that was closed, or nil when the portal was not open.
     public func close(_ document: PortalDocument, instance given: Instance?) throws -> Instance? {
-        var instance = given
-        if let id = given?.id { instance = try describeInstance(id) ?? given }
-        if instance == nil || instance?.state == "terminated" { instance = try findInstance(portal: document.name) }
-        // Any other live instance a crash may have left for this portal goes too.
-        let extra = try openInstances(portal: document.name).filter { $0.id != instance?.id }
+        // One look for every live instance of the portal: the one given, and
+        // any other that a crash may have left, all go.
+        let live = try openInstances(portal: document.name)
+        let instance = live.first { $0.id == given?.id } ?? live.first
+        let extra = live.filter { $0.id != instance?.id }
         guard let instance else {
             try removeAttachmentTags(try taggedVolumes(of: document))
             return nil
@@ -123,7 +129,10 @@ extension PortalCloud {
                 + (other.spotFleetRequestID.map { " and fleet \($0)" } ?? ""))
             try cleanUp(instanceID: other.id, requestID: requestID, fleetID: other.spotFleetRequestID)
         }
-        try removeAttachmentTags(try taggedVolumes(of: document))
+        // The spec's volumes that were attached to what was terminated carry
+        // this portal's tags; the instances' block devices name them.
+        let held = Set(live.flatMap(\.volumeIDs))
+        try removeAttachmentTags(document.spec.persistentVolumes.map(\.volumeID).filter(held.contains))
         return instance
     }
 

@@ -17,6 +17,8 @@ public struct Instance: Equatable, Sendable {
     public var spotRequestID: String?
     public var spotFleetRequestID: String?
     public var tags: [String: String]
+    /// The EBS volumes attached, from `blockDeviceMapping` (not kept in documents).
+    public var volumeIDs: [String] = []
 
     /// From one `instancesSet` item of a DescribeInstances or RunInstances answer.
     public init(ec2 item: JSON) {
@@ -37,6 +39,7 @@ public struct Instance: Equatable, Sendable {
         lifecycle = string("instanceLifecycle") ?? "on-demand"
         spotRequestID = string("spotInstanceRequestId")
         spotFleetRequestID = tags["aws:ec2spot:fleet-request-id"]
+        volumeIDs = (item["blockDeviceMapping"]?.arrayValue ?? []).compactMap { $0["ebs"]?["volumeId"]?.stringValue }
     }
 
     /// From a document's `"instance"`.

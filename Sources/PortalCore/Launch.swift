@@ -45,10 +45,12 @@ extension PortalCloud {
     /// cannot be attached. On Ctrl-C or timeout it cancels the request,
     /// terminates whatever it produced, waits for AWS to confirm, then throws
     /// (exit 130 or 75): nothing is left running.
-    public func launch(_ document: PortalDocument, options: LaunchOptions = LaunchOptions()) throws -> Instance {
+    public func launch(_ document: PortalDocument, options: LaunchOptions = LaunchOptions(),
+                       knownClosed: Bool = false) throws -> Instance
+    {
         let name = document.name
         let spec = document.spec
-        if let open = try findInstance(portal: name) {
+        if !knownClosed, let open = try findInstance(portal: name) {
             throw Failure("portal '\(name)' is already open: instance \(open.id) (\(open.state))",
                           hints: ["'portal close \(name)' closes it; 'portal open \(name)' continues with it"])
         }

@@ -50,6 +50,7 @@ struct OpenCommand: ParsableCommand {
             }
 
             let instance: Instance
+            var justLaunched = false
             if let existing = try timed("find", { try cloud.findInstance(portal: document.name) }) {
                 cloud.progress("portal '\(document.name)' is already open: continuing with \(existing.id) (\(existing.state))")
                 instance = existing
@@ -57,11 +58,12 @@ struct OpenCommand: ParsableCommand {
                 var options = LaunchOptions()
                 options.api = api
                 options.timeout = timeout
-                instance = try timed("launch") { try cloud.launch(document, options: options) }
+                instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true) }
+                justLaunched = true
             }
             document["instance"] = instance.json
             do {
-                let attachments = try timed("attach") { try cloud.attach(document, to: instance) }
+                let attachments = try timed("attach") { try cloud.attach(document, to: instance, justLaunched: justLaunched) }
                 document["attachments"] = .array(attachments.map(\.json))
                 if !noMount {
                     document = try timed("mount") { try RemoteStages.mountAndProvision(document, progress: cloud.progress) }
