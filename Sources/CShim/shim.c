@@ -50,3 +50,8 @@ int pg_libssh2_session_last_error(LIBSSH2_SESSION *session, char **message) {
 CURLcode pg_curl_setopt_off_t(CURL *curl, CURLoption option, curl_off_t value) {
     return curl_easy_setopt(curl, option, value);
 }
+
+/* libssh2 (PortalSSH): more function-like macros. */
+int pg_libssh2_session_disconnect(LIBSSH2_SESSION *session, const char *description) {
+    return libssh2_session_disconnect(session, description);
+}

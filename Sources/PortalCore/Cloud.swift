@@ -133,3 +133,17 @@ public final class PortalCloud: @unchecked Sendable {
         }
     }
 }
+
+extension PortalCloud {
+    /// The instance's console text (GetConsoleOutput, decoded), where
+    /// cloud-init prints the host key fingerprints; nil when there is none or
+    /// it cannot be read (then host keys are trusted on first use).
+    public func consoleOutput(instanceID: String) -> String? {
+        guard instanceID.hasPrefix("i-"),
+            let answer = try? ec2("GetConsoleOutput", [("InstanceId", instanceID)]),
+            let encoded = answer["output"]?.stringValue, !encoded.isEmpty
+        else { return nil }
+        let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) ?? Data(encoded.utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

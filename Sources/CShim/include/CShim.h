@@ -32,3 +32,9 @@ int pg_libssh2_session_last_error(LIBSSH2_SESSION *session, char **message);
 CURLcode pg_curl_setopt_off_t(CURL *curl, CURLoption option, curl_off_t value);
 
 #endif
+
+/* libssh2 (PortalSSH): more function-like macros. */
+#ifndef PORTAL_CSHIM_SSH_MORE
+#define PORTAL_CSHIM_SSH_MORE
+int pg_libssh2_session_disconnect(LIBSSH2_SESSION *session, const char *description);
+#endif

@@ -34,6 +34,7 @@ struct PortalSpotCancel: ParsableCommand {
             }
             document["attachments"] = nil
             document["mounts"] = nil
+            document["provisioned"] = nil
             Terminal.writeDocument(document.json)
         }
     }

@@ -30,6 +30,9 @@ struct OpenCommand: ParsableCommand {
     @Flag(help: "Only request the instance and attach the volumes; do not mount or provision.")
     var noMount = false
 
+    @Flag(help: "Mount the volumes but do not install extra_python_packages nor run setup_commands.")
+    var noProvision = false
+
     @Flag(help: "Print the portal document (JSON) on stdout when done.")
     var json = false
 
@@ -66,7 +69,13 @@ struct OpenCommand: ParsableCommand {
                 let attachments = try timed("attach") { try cloud.attach(document, to: instance, justLaunched: justLaunched) }
                 document["attachments"] = .array(attachments.map(\.json))
                 if !noMount {
-                    document = try timed("mount") { try RemoteStages.mountAndProvision(document, progress: cloud.progress) }
+                    var remote = RemoteStages.Options()
+                    remote.provision = !noProvision
+                    document = try timed("mount") {
+                        try RemoteStages.mountAndProvision(document, cloud: cloud, options: remote,
+                                                           progress: { cloud.progress($0) },
+                                                           detail: { line in if output.verbose { cloud.progress(line) } })
+                    }
                 }
             } catch {
                 if closeOnFailure {

@@ -1,6 +1,80 @@
 import ArgumentParser
+import Foundation
+import PortalAWS
+import PortalBase
 import PortalCLI
+import PortalCore
+import PortalSSH
 
+/// `portal ssh NAME [-t [SESSION]] [-- COMMAND…]`: hands the terminal to
+/// OpenSSH, connected as `portal-mount` connects (see PortalSSH.sshArguments).
 struct SSHCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ssh", abstract: "Not written yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "ssh",
+        abstract: "Connect to an open portal's instance with ssh, or run a command there.",
+        usage: "portal ssh <name> [-t [<session>]] [-- <command> ...]",
+        discussion: """
+            Runs OpenSSH (ssh) with the portal's identity file, remote user, host and port, and \
+            Portal Gun's known_hosts file (~/.portal-gun/known_hosts, or PORTAL_KNOWN_HOSTS) with \
+            strict host key checking; the instance's key is recorded under its instance id \
+            (HostKeyAlias). If the key is not recorded yet (the portal was opened on another \
+            machine), it is checked first as portal-mount checks it: against the instance \
+            console's fingerprints, else trusted on first use.
+
+            With -t, the shell (or COMMAND) runs in tmux: 'tmux new -A -s SESSION' attaches to \
+            the session if it exists (default name: portal). After --, one word is a command line \
+            for the remote shell ('ls | wc -l'); several words are run exactly as given, each \
+            quoted (sh -c 'exit 7'). The exit status is the command's, or 255 when ssh itself fails.
+            """)
+
+    @OptionGroup var portal: PortalName
+
+    @Flag(name: .customShort("t"), help: "Run in tmux: 'tmux new -A -s SESSION' (SESSION defaults to portal).")
+    var tmux = false
+
+    @Argument(help: ArgumentHelp("The tmux session's name (with -t).", valueName: "session"))
+    var session: String?
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command to run on the instance.", valueName: "command"))
+    var command: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds to wait for sshd when the host key must be checked first.", valueName: "seconds"))
+    var sshTimeout: Int = 300
+
+    @OptionGroup var aws: AWSOptions
+
+    func validate() throws {
+        if session != nil && !tmux {
+            throw ValidationError("'\(session!)': a session name needs -t; a command to run goes after --")
+        }
+    }
+
+    func run() throws {
+        try Report.run {
+            var document = try Porcelain.document(portal.name)
+            let cloud = try Stage.cloud(aws, quiet: true)
+            guard let instance = try cloud.findInstance(portal: document.name) else {
+                throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(portal.name)"])
+            }
+            document["instance"] = instance.json
+            let target = try SSHTarget(document: document)
+            let say = { (line: String) in Terminal.stderr("portal: \(line)") }
+            try ensureKnownHost(target, options: ConnectOptions(timeout: Double(sshTimeout)),
+                                consoleOutput: { cloud.consoleOutput(instanceID: target.hostKeyAlias) }, progress: say)
+            let arguments = sshArguments(target: target, tmux: tmux ? (session ?? "portal") : nil, command: command)
+            let program = Self.sshProgram()
+            var argv = ([program] + arguments).map { strdup($0) } + [nil]
+            execv(program, &argv)
+            throw Failure("cannot run '\(program)': \(String(cString: strerror(errno)))", status: .unavailable,
+                          hints: ["install OpenSSH's client (apt-get install openssh-client)"])
+        }
+    }
+
+    static func sshProgram() -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for folder in path.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(folder)/ssh") {
+            return "\(folder)/ssh"
+        }
+        return "/usr/bin/ssh"
+    }
 }

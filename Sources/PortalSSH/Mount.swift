@@ -1,0 +1,191 @@
+import Foundation
+import PortalBase
+import PortalCore
+
+/// One volume to mount: an entry of the document's `"attachments"`.
+public struct MountRequest: Equatable, Sendable {
+    public var volumeID: String
+    /// The device name requested from EC2 (`/dev/xvdf`); the instance may call it otherwise.
+    public var device: String
+    public var mountPoint: String
+
+    public init(volumeID: String, device: String, mountPoint: String) {
+        self.volumeID = volumeID
+        self.device = device
+        self.mountPoint = mountPoint
+    }
+
+    /// The volumes to mount: `"attachments"`, with the device and mount point
+    /// taken from the spec's `persistent_volumes` where an attachment lacks them.
+    public static func requests(in document: PortalDocument) throws -> [MountRequest] {
+        guard let attachments = document["attachments"], !attachments.isNull else {
+            throw Failure("stdin: the document has no \"attachments\": run portal-volume-attach before portal-mount",
+                          status: .dataError)
+        }
+        guard let list = attachments.arrayValue else {
+            throw Failure("stdin: attachments: expected an array, found \(attachments.shortDescription)", status: .dataError)
+        }
+        return try list.enumerated().map { index, entry in
+            let path = "stdin: attachments[\(index)]"
+            guard let volumeID = entry["volume_id"]?.stringValue, !volumeID.isEmpty else {
+                throw Failure("\(path).volume_id: required, not found", status: .dataError)
+            }
+            guard volumeID.hasPrefix("vol-"), volumeID.count > 4,
+                  volumeID.dropFirst(4).allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                throw Failure("\(path).volume_id: expected a volume id (vol-0123abcd…), found \(JSON.string(volumeID).shortDescription)",
+                              status: .dataError)
+            }
+            let fromSpec = document.spec.persistentVolumes.first { $0.volumeID == volumeID }
+            guard let device = entry["device"]?.stringValue ?? fromSpec?.device else {
+                throw Failure("\(path).device: required, not found", status: .dataError)
+            }
+            guard let mountPoint = entry["mount_point"]?.stringValue ?? fromSpec?.mountPoint else {
+                throw Failure("\(path).mount_point: required, not found", status: .dataError)
+            }
+            guard mountPoint.hasPrefix("/") else {
+                throw Failure("\(path).mount_point: expected an absolute path, found \(JSON.string(mountPoint).shortDescription)",
+                              status: .dataError)
+            }
+            return MountRequest(volumeID: volumeID, device: device, mountPoint: mountPoint)
+        }
+    }
+}
+
+/// What mounting one volume did: an entry of `"mounts"`.
+public struct MountResult: Equatable, Sendable {
+    public var volumeID: String
+    /// The device found on the instance (`/dev/nvme1n1`, `/dev/xvdf`, `/dev/loop3`).
+    public var device: String
+    /// How it was found: `nvme-by-id-serial`, `nvme-by-id` (no serial to confirm, as a
+    /// loop device), `nvme-serial`, `name-serial` or `name`.
+    public var foundBy: String
+    public var mountPoint: String
+    /// Formatted now, because it was blank.
+    public var formatted: Bool
+    public var filesystem: String
+    /// The device's size.
+    public var sizeBytes: Int64
+    /// The file system's size (after growing it).
+    public var filesystemBytes: Int64
+    /// The file system was grown to fill a larger volume.
+    public var grown: Bool
+    /// It was mounted there already.
+    public var alreadyMounted: Bool
+    /// Something that did not stop the mount but should be known (a file
+    /// system that could not be grown): written as `"warning"` when present.
+    public var warning: String? = nil
+
+    public var json: JSON {
+        var object = JSONObject()
+        object["volume_id"] = .string(volumeID)
+        object["device"] = .string(device)
+        object["mount_point"] = .string(mountPoint)
+        object["formatted"] = .bool(formatted)
+        object["filesystem"] = .string(filesystem)
+        object["size_bytes"] = .int(sizeBytes)
+        object["filesystem_bytes"] = .int(filesystemBytes)
+        object["grown"] = .bool(grown)
+        object["already_mounted"] = .bool(alreadyMounted)
+        object["found_by"] = .string(foundBy)
+        if let warning { object["warning"] = .string(warning) }
+        return .object(object)
+    }
+
+    /// One line for a person: `vol-… (/dev/nvme1n1): formatted ext4, mounted on /data`.
+    public var summary: String {
+        var what: [String] = []
+        if formatted { what.append("formatted \(filesystem) (it was blank)") } else { what.append("\(filesystem) kept") }
+        if grown { what.append("grown to \(filesystemBytes / 1_048_576) MiB") }
+        what.append(alreadyMounted ? "already mounted on \(mountPoint)" : "mounted on \(mountPoint)")
+        return "\(volumeID) (\(device)): " + what.joined(separator: ", ")
+    }
+}
+
+/// Options for mounting.
+public struct MountOptions: Sendable {
+    /// Seconds to wait for a volume's device to appear on the instance.
+    public var deviceTimeout = 60
+    public init(deviceTimeout: Int = 60) { self.deviceTimeout = deviceTimeout }
+}
+
+/// The one command that mounts a volume (see `MountScript`).
+public func mountCommand(_ request: MountRequest, owner: String, group: String, options: MountOptions = MountOptions()) -> String {
+    MountScript.command(arguments: [request.volumeID, request.device, request.mountPoint, owner, group,
+                                    String(options.deviceTimeout)])
+}
+
+/// Mounts one volume: one remote command, one round trip.
+public func mount(_ request: MountRequest, session: SSHSession, owner: String, group: String,
+                  options: MountOptions = MountOptions()) throws -> MountResult {
+    let result = try session.run(mountCommand(request, owner: owner, group: group, options: options))
+    let values = MountScript.parse(result.stdoutText)
+    guard result.status == 0 else {
+        let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let message = MountScript.errorMessage(result.stdoutText) {
+            throw Failure("\(request.volumeID): \(message)", status: result.status == 4 ? .temporary : .failure)
+        }
+        if stderr.contains("sudo") && stderr.contains("not found") {
+            throw Failure("\(request.volumeID): the remote user is not root and sudo is not installed on the instance: \(stderr)",
+                          status: .permission)
+        }
+        if stderr.contains("sudo:") {
+            throw Failure("\(request.volumeID): the remote user cannot run commands as root without a password "
+                          + "(sudo -n): \(stderr)", status: .permission)
+        }
+        throw Failure("\(request.volumeID): the mount script failed with exit status \(result.status)"
+                      + (stderr.isEmpty ? "" : ": \(stderr)"))
+    }
+    func int(_ key: String) -> Int64 { values[key].flatMap { Int64($0) } ?? 0 }
+    guard let device = values["device"] else {
+        throw Failure("\(request.volumeID): the mount script gave no answer: \(result.stdoutText)\(result.stderrText)")
+    }
+    return MountResult(volumeID: request.volumeID, device: device, foundBy: values["found_by"] ?? "",
+                       mountPoint: request.mountPoint, formatted: values["formatted"] == "1",
+                       filesystem: values["filesystem"] ?? "", sizeBytes: int("size_bytes"),
+                       filesystemBytes: int("filesystem_bytes"), grown: values["grown"] == "1",
+                       alreadyMounted: values["already_mounted"] == "1", warning: values["warning"])
+}
+
+/// Mounts every attachment of a document over one session, parents before
+/// the mount points inside them. Each volume is tried even when another one
+/// failed; then every failure is reported together. Returns the results in
+/// the order of `"attachments"`.
+public func mountVolumes(document: PortalDocument, session: SSHSession, options: MountOptions = MountOptions(),
+                         progress: (String) -> Void = { _ in }) throws -> [MountResult] {
+    let requests = try MountRequest.requests(in: document)
+    let owner = document.spec.spotInstance.remoteUser
+    let group = document.spec.spotInstance.remoteGroup
+    let order = requests.indices.sorted {
+        let depth = { (i: Int) in requests[i].mountPoint.split(separator: "/").count }
+        return depth($0) != depth($1) ? depth($0) < depth($1) : $0 < $1
+    }
+    var results = [MountResult?](repeating: nil, count: requests.count)
+    var failures: [String] = []
+    var status = ExitStatus.failure
+    for index in order {
+        do {
+            let result = try mount(requests[index], session: session, owner: owner, group: group, options: options)
+            progress(result.summary)
+            if let warning = result.warning { progress("warning: \(result.volumeID): \(warning)") }
+            results[index] = result
+        } catch let failure as PortalFailure {
+            failures.append(failure.description)
+            if failure.exitStatus != .failure { status = failure.exitStatus }
+        }
+    }
+    if !failures.isEmpty {
+        let mounted = results.compactMap { $0 }.map { "\($0.volumeID) on \($0.mountPoint)" }
+        throw Failure(failures.count == 1 ? failures[0] : "\(failures.count) volumes failed: " + failures.joined(separator: "; "),
+                      status: status,
+                      hints: mounted.isEmpty ? [] : ["mounted nonetheless: " + mounted.joined(separator: ", ")])
+    }
+    return results.compactMap { $0 }
+}
+
+/// The document with `"mounts"` added.
+public func addingMounts(_ mounts: [MountResult], to document: PortalDocument) -> PortalDocument {
+    var document = document
+    document["mounts"] = .array(mounts.map(\.json))
+    return document
+}
+
