@@ -129,3 +129,16 @@ struct SuiteError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+struct AmzDateTests {
+    @Test("dates format and parse in UTC, and impossible ones are refused")
+    func amzDates() throws {
+        let date = try #require(SigV4.parseAmzDate("20150830T123600Z"))
+        #expect(date.timeIntervalSince1970 == 1_440_938_160)
+        #expect(SigV4.amzDate(date) == "20150830T123600Z")
+        #expect(SigV4.amzDate(Date(timeIntervalSince1970: 0.9)) == "19700101T000000Z")
+        for bad in ["20150230T000000Z", "2015-08-30T12:36", "20151330T000000Z", "20150830T243600Z", "20150830T123600"] {
+            #expect(SigV4.parseAmzDate(bad) == nil, "\(bad)")
+        }
+    }
+}
