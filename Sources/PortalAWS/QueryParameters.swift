@@ -72,7 +72,7 @@ public struct QueryParameters: Equatable, Sendable {
             }
         }
         for (key, value) in object {
-            if key.isEmpty { throw Failure("stdin: a parameter has an empty name", status: .dataError) }
+            if key.isEmpty { throw Failure("<stdin>: a parameter has an empty name", status: .dataError) }
             try add(key, value)
         }
         return result

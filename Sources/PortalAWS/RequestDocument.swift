@@ -14,22 +14,22 @@ public struct RequestDocument {
 
     public init(_ value: JSON) throws {
         guard case .object(let object) = value else {
-            throw Failure("stdin: expected a JSON object, found \(value.typeName)", status: .dataError)
+            throw Failure("<stdin>: expected a JSON object, found \(value.typeName)", status: .dataError)
         }
         json = object
         func string(_ key: String, required: Bool) throws -> String? {
             switch object[key] {
             case nil, .null?:
-                if required { throw Failure("stdin: \(key): required, not found", status: .dataError) }
+                if required { throw Failure("<stdin>: \(key): required, not found", status: .dataError) }
                 return nil
             case .string(let s)?: return s
             case let other?:
-                throw Failure("stdin: \(key): expected a string, found \(other.shortDescription)", status: .dataError)
+                throw Failure("<stdin>: \(key): expected a string, found \(other.shortDescription)", status: .dataError)
             }
         }
         let method = try string("method", required: false) ?? "GET"
         guard let url = try string("url", required: true), url.contains("://") else {
-            throw Failure("stdin: url: expected an absolute URL such as \"https://ec2.us-east-1.amazonaws.com/\"",
+            throw Failure("<stdin>: url: expected an absolute URL such as \"https://ec2.us-east-1.amazonaws.com/\"",
                           status: .dataError)
         }
         var headers: [HTTPRequest.Header] = []
@@ -40,7 +40,7 @@ public struct RequestDocument {
                 guard case .array(let items) = pair, items.count == 2, let name = items[0].stringValue,
                     let value = items[1].stringValue
                 else {
-                    throw Failure("stdin: headers[\(i)]: expected a [name, value] pair of strings, found \(pair.shortDescription)",
+                    throw Failure("<stdin>: headers[\(i)]: expected a [name, value] pair of strings, found \(pair.shortDescription)",
                                   status: .dataError)
                 }
                 headers.append(.init(name, value))
@@ -49,13 +49,13 @@ public struct RequestDocument {
             headersAsObject = true
             for (name, value) in map {
                 guard let value = value.stringValue else {
-                    throw Failure("stdin: headers.\(name): expected a string, found \(value.shortDescription)",
+                    throw Failure("<stdin>: headers.\(name): expected a string, found \(value.shortDescription)",
                                   status: .dataError)
                 }
                 headers.append(.init(name, value))
             }
         case let other?:
-            throw Failure("stdin: headers: expected an array of [name, value] pairs or an object, found \(other.typeName)",
+            throw Failure("<stdin>: headers: expected an array of [name, value] pairs or an object, found \(other.typeName)",
                           status: .dataError)
         }
         var body: [UInt8] = []
@@ -63,7 +63,7 @@ public struct RequestDocument {
             body = Array(text.utf8)
         } else if let encoded = try string("body_base64", required: false) {
             guard let data = Data(base64Encoded: encoded) else {
-                throw Failure("stdin: body_base64: not valid base64", status: .dataError)
+                throw Failure("<stdin>: body_base64: not valid base64", status: .dataError)
             }
             body = Array(data)
         }

@@ -34,7 +34,7 @@ public enum Report {
         } catch let exit as ExitCode {
             throw exit
         } catch let syntax as JSONSyntaxError {
-            error("stdin: \(syntax)")
+            error("<stdin>: \(syntax)")
             throw ExitCode(ExitStatus.dataError.rawValue)
         }
     }
@@ -69,7 +69,7 @@ public func readStandardInputJSON(expecting what: String = "a JSON document") th
     do {
         return try JSON(parsing: Array(data))
     } catch {
-        throw Failure("stdin: \(error)", status: .dataError)
+        throw Failure("<stdin>: \(error)", status: .dataError)
     }
 }
 

@@ -19,14 +19,14 @@ public struct MountRequest: Equatable, Sendable {
     /// taken from the spec's `persistent_volumes` where an attachment lacks them.
     public static func requests(in document: PortalDocument) throws -> [MountRequest] {
         guard let attachments = document["attachments"], !attachments.isNull else {
-            throw Failure("stdin: the document has no \"attachments\": run portal-volume-attach before portal-mount",
+            throw Failure("<stdin>: the document has no \"attachments\": run portal-volume-attach before portal-mount",
                           status: .dataError)
         }
         guard let list = attachments.arrayValue else {
-            throw Failure("stdin: attachments: expected an array, found \(attachments.shortDescription)", status: .dataError)
+            throw Failure("<stdin>: attachments: expected an array, found \(attachments.shortDescription)", status: .dataError)
         }
         return try list.enumerated().map { index, entry in
-            let path = "stdin: attachments[\(index)]"
+            let path = "<stdin>: attachments[\(index)]"
             guard let volumeID = entry["volume_id"]?.stringValue, !volumeID.isEmpty else {
                 throw Failure("\(path).volume_id: required, not found", status: .dataError)
             }

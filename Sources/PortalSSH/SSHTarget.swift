@@ -36,7 +36,7 @@ public struct SSHTarget: Equatable, Sendable {
             host = explicit
         } else {
             guard let instance else {
-                throw Failure("stdin: the document has no \"instance\": run portal-spot-request (or portal-find) before this",
+                throw Failure("<stdin>: the document has no \"instance\": run portal-spot-request (or portal-find) before this",
                               status: .dataError)
             }
             host = try SSHTarget.address(of: instance, choice: spec.ssh.address, instanceID: instanceID)

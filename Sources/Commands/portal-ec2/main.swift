@@ -38,10 +38,10 @@ struct PortalEC2: ParsableCommand {
             if !data.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
                 let json: JSON
                 do { json = try JSON(parsing: Array(data)) } catch {
-                    throw Failure("stdin: \(error)", status: .dataError)
+                    throw Failure("<stdin>: \(error)", status: .dataError)
                 }
                 guard case .object(let object) = json else {
-                    throw Failure("stdin: expected a JSON object of parameters, found \(json.typeName)", status: .dataError)
+                    throw Failure("<stdin>: expected a JSON object of parameters, found \(json.typeName)", status: .dataError)
                 }
                 parameters = object
             }

@@ -51,7 +51,7 @@ struct PortalSign: ParsableCommand {
             let credentials = try resolver.resolveCredentials()
             let region = try document.region ?? resolver.resolveRegion()
             guard let service = document.service ?? document.serviceFromHost else {
-                throw Failure("stdin: service: required when the host does not name it, such as \"ec2\"",
+                throw Failure("<stdin>: service: required when the host does not name it, such as \"ec2\"",
                               status: .dataError)
             }
             var signer = SigV4(credentials: credentials, region: region, service: service)
