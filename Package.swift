@@ -11,7 +11,7 @@ func command(_ name: String) -> Target {
     .executableTarget(
         name: name,
         dependencies: [
-            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalCLI",
+            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Sources/Commands/\(name)")
@@ -35,9 +35,10 @@ let package = Package(
         .target(name: "PortalBase"),
         .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CShim"]),
         .target(name: "PortalCore", dependencies: ["PortalBase", "PortalAWS"]),
-        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalCore", "CSSH2", "CShim"]),
+        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalCore", "CSSH2", "CCrypto", "CShim"]),
+        .target(name: "PortalSync", dependencies: ["PortalBase", "PortalCore", "PortalSSH"]),
         .target(name: "PortalCLI", dependencies: [
-            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH",
+            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     ] + (plumbing + ["portal"]).map(command) + [
@@ -47,6 +48,7 @@ let package = Package(
         .testTarget(name: "PortalCoreTests", dependencies: ["PortalCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PortalSSHTests", dependencies: ["PortalSSH"]),
+        .testTarget(name: "PortalSyncTests", dependencies: ["PortalSync"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"]),
     ]
 )

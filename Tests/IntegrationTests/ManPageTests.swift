@@ -194,23 +194,13 @@ struct ManPageTests {
         let page = try PageText(pair.page)
         let help = try pair.help(pair.command)
         var shown = help.options
-        var placeholder = help.isPlaceholder
+        #expect(!help.isPlaceholder, "'\(pair.command.joined(separator: " "))' is still a placeholder")
         for sub in pair.subcommands {
-            let subHelp = try pair.help(sub)
-            shown.formUnion(subHelp.options)
-            placeholder = placeholder || subHelp.isPlaceholder
+            shown.formUnion(try pair.help(sub).options)
         }
         let stale = page.documentedOptions.subtracting(shown).subtracting(CommandPage.universal)
             .subtracting(CommandPage.beyondHelp).sorted()
-        let check = {
-            #expect(stale.isEmpty, "man/\(pair.page) documents \(stale.joined(separator: ", ")), which '\(pair.command.joined(separator: " ")) --help' does not show")
-        }
-        if placeholder {
-            // The page describes the command as designed; its help will catch up.
-            withKnownIssue("'\(pair.command.joined(separator: " "))' is not written yet", isIntermittent: true) { check() }
-        } else {
-            check()
-        }
+        #expect(stale.isEmpty, "man/\(pair.page) documents \(stale.joined(separator: ", ")), which '\(pair.command.joined(separator: " ")) --help' does not show")
     }
 
     @Test("every page has the sections of the checklist", arguments: Manual.pages)

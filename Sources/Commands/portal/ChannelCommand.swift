@@ -1,6 +1,155 @@
 import ArgumentParser
+import Foundation
+import PortalAWS
+import PortalBase
 import PortalCLI
+import PortalCore
+import PortalSSH
+import PortalSync
 
+/// `portal channel NAME`: the portal's channels, kept in sync until Ctrl-C,
+/// one line per transfer (the same session as portal-sync, in process).
 struct ChannelCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "channel", abstract: "Not written yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "channel",
+        abstract: "Keep an open portal's channels in sync until Ctrl-C, a line per transfer.",
+        discussion: """
+            Finds the portal's instance and runs its channels as portal-sync does: outbound folders \
+            sent as they change, inbound ones fetched as the instance changes them (or polled every \
+            "delay" seconds), all over one SSH connection. Each transfer is a line:
+
+              [12:01:33] OUT src/train.py  4.2 KB  35 ms
+              [12:01:35] IN  12 files (results/epoch-3.pt, …)  48.1 MB  920 ms
+
+            With --json, portal-sync's JSON lines instead (see portal-sync --help). Errors go to \
+            stderr; a lost connection is retried until Ctrl-C. Exit status: 130 after Ctrl-C; 1 the \
+            portal is not open, or rsync or ssh missing here; 65 the spec has no channels; 69 the \
+            instance unreachable or without rsync; 77 the host key or the login refused.
+            """)
+
+    @OptionGroup var portal: PortalName
+
+    @Flag(help: "Print portal-sync's JSON lines instead of a line per transfer.")
+    var json = false
+
+    @Flag(help: "Poll inbound channels every \"delay\" seconds even where the instance has inotifywait.")
+    var poll = false
+
+    @Option(help: ArgumentHelp("Seconds to wait for the instance's sshd.", valueName: "seconds"))
+    var sshTimeout: Double = 60
+
+    @OptionGroup var aws: AWSOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try Report.run {
+            Interruption.install()
+            signal(SIGPIPE, SIG_IGN)
+            var document = try Porcelain.document(portal.name)
+            guard !document.spec.channels.isEmpty else {
+                throw Failure("portal '\(document.name)' has no channels", status: .dataError,
+                              hints: ["add some to its spec: \"channels\": [{\"direction\": \"out\", \"local_path\": \"./src/\", "
+                                      + "\"remote_path\": \"/home/ubuntu/src\"}]"])
+            }
+            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            guard let instance = try cloud.findInstance(portal: document.name) else {
+                throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(document.name)"])
+            }
+            document["instance"] = instance.json
+            var options = SyncOptions()
+            options.pollInbound = poll
+            options.connectTimeout = sshTimeout
+            let quiet = output.quiet
+            options.progress = { if !quiet { Terminal.stderr("portal: \($0)") } }
+            let (profile, region) = (aws.profile, aws.region)
+            let instanceID = instance.id
+            options.consoleOutput = { Self.consoleText(profile: profile, region: region, instanceID: instanceID) }
+            let session = try SyncSession(document: document, options: options)
+            if !quiet && !json {
+                for (index, channel) in document.spec.channels.enumerated() {
+                    Terminal.stderr("portal: channel \(index): " + Self.describe(channel))
+                }
+                Terminal.stderr("portal: syncing; Ctrl-C stops")
+            }
+            let json = self.json
+            let succeeded = try session.run { event in
+                if json {
+                    Terminal.stdout(event.line + "\n")
+                    if case .error(let channel, let direction, let message) = event {
+                        Report.error(channel.map { "channel \($0) (\(direction?.rawValue ?? "?")): " }.map { $0 + message } ?? message)
+                    }
+                    return
+                }
+                switch event {
+                case .transfer(let transfer):
+                    if let line = Self.line(transfer) { Terminal.stdout(line + "\n") }
+                case .error(let channel, let direction, let message):
+                    Report.error(channel.map { "channel \($0) (\(direction?.rawValue ?? "?")): " }.map { $0 + message } ?? message)
+                }
+            }
+            if !succeeded { throw ExitCode(ExitStatus.failure.rawValue) }
+        }
+    }
+
+    /// `OUT '/home/me/src/' -> '/data/src'`.
+    static func describe(_ channel: PortalSpec.Channel) -> String {
+        let arrow = channel.direction == .out
+            ? "OUT '\(channel.localPath)' -> instance '\(channel.remotePath)'"
+            : "IN  instance '\(channel.remotePath)' -> '\(channel.localPath)'"
+        return arrow + (channel.recursive ? ", recursive" : "") + (channel.delete ? ", deleting" : "")
+    }
+
+    /// The human line for a transfer: `[12:01:33] OUT src/train.py  4.2 KB  35 ms`;
+    /// a full pass that found nothing to do says the channel is in sync.
+    static func line(_ transfer: Transfer, timeZone: TimeZone = .current) -> String? {
+        let time = clock(transfer.started, timeZone: timeZone)
+        let direction = transfer.direction == .out ? "OUT" : "IN "
+        if transfer.files == 0 && transfer.deleted == 0 {
+            guard transfer.pass == .full else { return nil }
+            return "[\(time)] \(direction) channel \(transfer.channel) in sync  \(transfer.milliseconds) ms"
+        }
+        var what: String
+        let written = Array(transfer.paths.prefix(transfer.files))
+        if transfer.files == 1, let path = written.first {
+            what = path
+        } else if transfer.files > 0 {
+            let shown = written.prefix(3).joined(separator: ", ")
+            what = "\(transfer.files) files" + (shown.isEmpty ? "" : " (\(shown)\(transfer.files > 3 ? ", …" : ""))")
+        } else {
+            what = ""
+        }
+        if transfer.deleted > 0 {
+            what += (what.isEmpty ? "" : ", ") + "\(transfer.deleted) deleted"
+        }
+        return "[\(time)] \(direction) \(what)  \(size(transfer.bytes))  \(transfer.milliseconds) ms"
+    }
+
+    /// `12:01:33`, local time.
+    static func clock(_ date: Date, timeZone: TimeZone) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm:ss"
+        formatter.timeZone = timeZone
+        return formatter.string(from: date)
+    }
+
+    /// `512 B`, `4.2 KB`, `48.1 MB` (powers of 1024).
+    static func size(_ bytes: Int64) -> String {
+        if bytes < 1024 { return "\(bytes) B" }
+        var value = Double(bytes) / 1024
+        for unit in ["KB", "MB", "GB"] {
+            if value < 1024 || unit == "GB" { return String(format: "%.1f", value) + " " + unit }
+            value /= 1024
+        }
+        return "\(bytes) B"
+    }
+
+    static func consoleText(profile: String?, region: String?, instanceID: String) -> String? {
+        guard instanceID.hasPrefix("i-"),
+              let configuration = try? ConfigurationResolver(profile: profile, region: region).resolve(),
+              let answer = try? AWSClient(configuration: configuration)
+                  .call("GetConsoleOutput", json: JSONObject([("InstanceId", .string(instanceID))])),
+              let encoded = answer["output"]?.stringValue else { return nil }
+        let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) ?? Data(encoded.utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
 }
