@@ -45,7 +45,7 @@ struct EC2IntegrationTests {
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9"  // nothing listens: a call would fail otherwise
         ])
         #expect(result.status == 65)
-        #expect(result.stderr.contains("stdin: line 2, column 3"))
+        #expect(result.stderr.contains("<stdin>: line 2, column 3"))
     }
 
     @Test("STS GetCallerIdentity names the caller")
