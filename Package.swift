@@ -49,6 +49,6 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PortalSSHTests", dependencies: ["PortalSSH"]),
         .testTarget(name: "PortalSyncTests", dependencies: ["PortalSync"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"], exclude: ["Fixtures"]),
     ]
 )

@@ -22,7 +22,7 @@ public enum Porcelain {
 /// The NAME argument of the porcelain commands.
 public struct PortalName: ParsableArguments {
     @Argument(help: ArgumentHelp("The portal: NAME for ./NAME.json, or a path to a spec file.", valueName: "NAME"),
-              completion: .custom { _ in Porcelain.specNames() })
+              completion: .custom { _, _, _ in Porcelain.specNames() })
     public var name: String
 
     public init() {}

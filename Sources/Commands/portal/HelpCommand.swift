@@ -24,7 +24,7 @@ struct HelpCommand: ParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The command whose page to show.", valueName: "command"),
-              completion: .custom { _ in ManualPage.topics() })
+              completion: .custom { _, _, _ in ManualPage.topics() })
     var command: [String] = []
 
     func run() throws {
