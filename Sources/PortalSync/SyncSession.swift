@@ -128,10 +128,15 @@ public final class SyncSession: @unchecked Sendable {
     }
 
     /// The start-up check, over the master connection (which it opens):
-    /// rsync and inotifywait on the instance, the outbound folders made.
+    /// rsync and inotifywait on the instance, the outbound folders made, and
+    /// the inbound source folders too (a folder the job has not written yet is
+    /// an empty folder to sync, not an error).
     /// Retries an unreachable instance with backoff for `connectTimeout`.
     func check(_ transport: SSHTransport) throws -> RemoteCapabilities {
-        let folders = channels.filter { $0.direction == .out }.map { destinationFolder($0.remotePath) }
+        let outbound = channels.filter { $0.direction == .out }.map { destinationFolder($0.remotePath) }
+        let inbound = channels.filter { $0.direction == .in && ($0.recursive || $0.remotePath.hasSuffix("/")) }
+            .map { SourcePath($0.remotePath).root }
+        let folders = outbound + inbound
         var line = "command -v rsync >/dev/null 2>&1 || exit 3"
         if !folders.isEmpty { line += "; mkdir -p -- " + Shell.join(folders) + " || exit 4" }
         line += "; if command -v inotifywait >/dev/null 2>&1; then echo inotifywait; fi; echo ok"

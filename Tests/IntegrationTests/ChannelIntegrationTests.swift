@@ -209,6 +209,19 @@ struct ChannelIntegrationTests {
         #expect(lines.first { $0["channel"] == 1 }?["paths"] == ["src/a.txt", "src/sub/b.txt"])
     }
 
+    @Test("in, --once: a remote folder the job has not written yet is an empty folder, not an error")
+    func inboundFolderNotThereYet() throws {
+        let w = try SyncWorld()
+        let document = try w.document([SyncWorld.channel("in", w.laptop + "/results/", w.instance + "/results/")])
+        let first = try run("portal-sync", ["--once"], stdin: document, environment: w.environment)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(!first.stdout.contains("\"error\""))
+        try w.write(w.instance + "/results/loss.txt", "0.042")
+        let second = try run("portal-sync", ["--once"], stdin: document, environment: w.environment)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(SyncWorld.tree(w.laptop + "/results") == ["loss.txt": "0.042"])
+    }
+
     @Test("in, --once: the same rule from the instance; the local folder is made")
     func inboundTrailingSlash() throws {
         let w = try SyncWorld()
