@@ -15,6 +15,7 @@ struct InitCommand: ParsableCommand {
             """)
 
     @OptionGroup var portal: PortalName
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         try Report.run {
@@ -38,7 +39,7 @@ struct InitCommand: ParsableCommand {
             let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
             close(fd)
             guard written == text.utf8.count else { throw Failure("'\(path)': could not write the draft") }
-            Terminal.stderr("portal: wrote \(path); fill in the <…> values, then check it with 'portal-spec \(path)'")
+            if !output.quiet { Terminal.stderr("portal: wrote \(path); fill in the <…> values, then check it with 'portal-spec \(path)'") }
         }
     }
 }

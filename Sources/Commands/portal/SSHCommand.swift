@@ -42,6 +42,7 @@ struct SSHCommand: ParsableCommand {
     var sshTimeout: Int = 300
 
     @OptionGroup var aws: AWSOptions
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if session != nil && !tmux {
@@ -52,13 +53,14 @@ struct SSHCommand: ParsableCommand {
     func run() throws {
         try Report.run {
             var document = try Porcelain.document(portal.name)
-            let cloud = try Stage.cloud(aws, quiet: true)
+            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
             guard let instance = try cloud.findInstance(portal: document.name) else {
                 throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(portal.name)"])
             }
             document["instance"] = instance.json
             let target = try SSHTarget(document: document)
-            let say = { (line: String) in Terminal.stderr("portal: \(line)") }
+            let quiet = output.quiet
+            let say = { (line: String) in if !quiet { Terminal.stderr("portal: \(line)") } }
             try ensureKnownHost(target, options: ConnectOptions(timeout: Double(sshTimeout)),
                                 consoleOutput: { cloud.consoleOutput(instanceID: target.hostKeyAlias) }, progress: say)
             let arguments = sshArguments(target: target, tmux: tmux ? (session ?? "portal") : nil, command: command)
