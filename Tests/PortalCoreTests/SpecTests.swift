@@ -40,8 +40,7 @@ enum Corpus {
 /// `~/.ssh/portal` (0600), `~/.ssh/open` (0644), `~/.ssh/group` (0640).
 enum TestHome {
     static let path: String = {
-        let home = FileManager.default.temporaryDirectory
-            .appendingPathComponent("portal-spec-tests-\(getpid())").path
+        let home = folder(for: getpid())
         let ssh = home + "/.ssh"
         try? FileManager.default.removeItem(atPath: home)
         try! FileManager.default.createDirectory(atPath: ssh, withIntermediateDirectories: true)
@@ -50,8 +49,14 @@ enum TestHome {
             _ = FileManager.default.createFile(atPath: "\(ssh)/\(name)", contents: Data("not a real key\n".utf8))
             chmod("\(ssh)/\(name)", mode_t(mode))
         }
+        // Removed when the test process exits (Swift Testing has no run-wide teardown).
+        atexit { try? FileManager.default.removeItem(atPath: TestHome.folder(for: getpid())) }
         return home
     }()
+
+    static func folder(for pid: pid_t) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("portal-spec-tests-\(pid)").path
+    }
 }
 
 func validate(_ json: JSON, file: String = "test.json", strict: Bool = false) throws -> (spec: PortalSpec, warnings: [String]) {
