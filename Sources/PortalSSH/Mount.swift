@@ -2,19 +2,12 @@ import Foundation
 import PortalBase
 import PortalCore
 
-/// One volume to mount: an entry of the document's `"attachments"`.
-public struct MountRequest: Equatable, Sendable {
-    public var volumeID: String
-    /// The device name requested from EC2 (`/dev/xvdf`); the instance may call it otherwise.
-    public var device: String
-    public var mountPoint: String
+/// One volume to mount: an entry of the document's `"attachments"`, which
+/// names what a spec's `persistent_volumes` entry names (the device as
+/// requested from EC2; the instance may call it otherwise).
+public typealias MountRequest = PortalSpec.PersistentVolume
 
-    public init(volumeID: String, device: String, mountPoint: String) {
-        self.volumeID = volumeID
-        self.device = device
-        self.mountPoint = mountPoint
-    }
-
+extension PortalSpec.PersistentVolume {
     /// The volumes to mount: `"attachments"`, with the device and mount point
     /// taken from the spec's `persistent_volumes` where an attachment lacks them.
     public static func requests(in document: PortalDocument) throws -> [MountRequest] {
