@@ -87,10 +87,11 @@ struct PortalSyncCommand: ParsableCommand {
             options.quiet = Double(settle) / 1000
             options.cap = Double(cap) / 1000
             options.connectTimeout = sshTimeout
-            let (profile, region) = (aws.profile, aws.region)
+            let cloud = try? Stage.cloud(aws, quiet: true)
+            let instanceID = (try? SSHTarget(document: document))?.hostKeyAlias ?? ""
             let say: @Sendable (String) -> Void = { Terminal.stderr("portal-sync: \($0)") }
             options.progress = say
-            options.consoleOutput = { consoleText(profile: profile, region: region, instanceID: (try? SSHTarget(document: document))?.hostKeyAlias) }
+            options.consoleOutput = { cloud?.consoleOutput(instanceID: instanceID) }
             let session = try SyncSession(document: document, options: options)
             let verbose = self.verbose
             let succeeded = try session.run { event in
@@ -108,17 +109,6 @@ struct PortalSyncCommand: ParsableCommand {
             if !succeeded { throw ExitCode(ExitStatus.failure.rawValue) }
         }
     }
-}
-
-/// The instance's console (GetConsoleOutput), decoded, or nil.
-func consoleText(profile: String?, region: String?, instanceID: String?) -> String? {
-    guard let instanceID, instanceID.hasPrefix("i-"),
-          let configuration = try? ConfigurationResolver(profile: profile, region: region).resolve(),
-          let answer = try? AWSClient(configuration: configuration)
-              .call("GetConsoleOutput", json: JSONObject([("InstanceId", .string(instanceID))])),
-          let encoded = answer["output"]?.stringValue else { return nil }
-    let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) ?? Data(encoded.utf8)
-    return String(decoding: data, as: UTF8.self)
 }
 
 PortalSyncCommand.main()

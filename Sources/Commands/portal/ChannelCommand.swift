@@ -61,9 +61,8 @@ struct ChannelCommand: ParsableCommand {
             options.connectTimeout = sshTimeout
             let quiet = output.quiet
             options.progress = { if !quiet { Terminal.stderr("portal: \($0)") } }
-            let (profile, region) = (aws.profile, aws.region)
             let instanceID = instance.id
-            options.consoleOutput = { Self.consoleText(profile: profile, region: region, instanceID: instanceID) }
+            options.consoleOutput = { cloud.consoleOutput(instanceID: instanceID) }
             let session = try SyncSession(document: document, options: options)
             if !quiet && !json {
                 for (index, channel) in document.spec.channels.enumerated() {
@@ -141,15 +140,5 @@ struct ChannelCommand: ParsableCommand {
             value /= 1024
         }
         return "\(bytes) B"
-    }
-
-    static func consoleText(profile: String?, region: String?, instanceID: String) -> String? {
-        guard instanceID.hasPrefix("i-"),
-              let configuration = try? ConfigurationResolver(profile: profile, region: region).resolve(),
-              let answer = try? AWSClient(configuration: configuration)
-                  .call("GetConsoleOutput", json: JSONObject([("InstanceId", .string(instanceID))])),
-              let encoded = answer["output"]?.stringValue else { return nil }
-        let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) ?? Data(encoded.utf8)
-        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -5,6 +5,7 @@ import PortalBase
 import PortalCLI
 import PortalCore
 import PortalSSH
+import PortalSync
 
 /// `portal ssh NAME [-t [SESSION]] [-- COMMAND…]`: hands the terminal to
 /// OpenSSH, connected as `portal-mount` connects (see PortalSSH.sshArguments).
@@ -64,19 +65,11 @@ struct SSHCommand: ParsableCommand {
             try ensureKnownHost(target, options: ConnectOptions(timeout: Double(sshTimeout)),
                                 consoleOutput: { cloud.consoleOutput(instanceID: target.hostKeyAlias) }, progress: say)
             let arguments = sshArguments(target: target, tmux: tmux ? (session ?? "portal") : nil, command: command)
-            let program = Self.sshProgram()
+            let program = findProgram("ssh") ?? "/usr/bin/ssh"
             var argv = ([program] + arguments).map { strdup($0) } + [nil]
             execv(program, &argv)
             throw Failure("cannot run '\(program)': \(String(cString: strerror(errno)))", status: .unavailable,
                           hints: ["install OpenSSH's client (apt-get install openssh-client)"])
         }
-    }
-
-    static func sshProgram() -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for folder in path.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(folder)/ssh") {
-            return "\(folder)/ssh"
-        }
-        return "/usr/bin/ssh"
     }
 }
