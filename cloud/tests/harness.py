@@ -103,6 +103,8 @@ class GatewayCase(unittest.TestCase):
         # moto itself, bypassing the gateway, to see what it holds
         kw["endpoint_url"] = f"http://127.0.0.1:{moto_port}"
         self.moto = boto3.client("ec2", **kw)
+        self.image()
+        self.moto.describe_instances()  # moto builds its backend on the first call: not in a timed test
 
     def _down(self):
         self.stop.set()
