@@ -143,8 +143,7 @@ class Machines(unittest.TestCase):
         pairs = self.ec2.describe_key_pairs(KeyNames=[self.env["PORTAL_LOCAL_KEY_PAIR"]])["KeyPairs"]
         self.assertEqual(len(pairs), 1)
         self.assertEqual(len(self.ec2.describe_images(ImageIds=[self.env["PORTAL_LOCAL_IMAGE_ID"]])["Images"]), 1)
-        for k in ("PORTAL_LOCAL_SSH_HOST", "PORTAL_LOCAL_SSH_PORT"):
-            self.assertNotIn(k, self.env)
+        self.assertEqual(self.env["PORTAL_LOCAL_MACHINES"], "1")
 
     def test_writes_on_the_instance_never_reach_the_host(self):
         iid, m = self.launch()
