@@ -72,7 +72,8 @@ public struct PortalSpec: Equatable, Hashable, Sendable {
         public var volumeID: String
         /// The device name requested from EC2, under `/dev/`.
         public var device: String
-        /// An absolute path on the instance, without a trailing slash.
+        /// A path on the instance, without a trailing slash: absolute, or
+        /// relative to the remote user's home (resolved there by portal-mount).
         public var mountPoint: String
         public init(volumeID: String, device: String, mountPoint: String) {
             self.volumeID = volumeID
@@ -91,11 +92,15 @@ public struct PortalSpec: Equatable, Hashable, Sendable {
         public var direction: Direction
         /// An absolute path on the laptop; a trailing slash is kept (rsync reads it).
         public var localPath: String
-        /// An absolute path on the instance, as written.
+        /// A path on the instance: absolute as written, or relative to the
+        /// remote user's home (as ssh and rsync take it).
         public var remotePath: String
         public var recursive: Bool
-        /// Seconds between two polls of an inbound channel.
+        /// Seconds between two polls of an inbound channel; 0: as often as sensible.
         public var delay: Double
+        /// The pause between two polls: `delay`, but at least 0.2 s, so that
+        /// `delay: 0` polls as often as sensible rather than in a busy loop.
+        public var pollInterval: Double { max(delay, 0.2) }
         /// Extension: delete on the receiving side what the sending side no longer has.
         public var delete: Bool
 

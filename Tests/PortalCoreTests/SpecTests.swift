@@ -131,20 +131,21 @@ struct SpecTests {
 
     // MARK: Reporting
 
-    @Test("the first problem in reading order is reported, and the error keeps them all")
-    func firstProblemIsReported() throws {
+    @Test("every problem is reported at once, in reading order, one line each with its field")
+    func everyProblemIsReported() throws {
         var spec = minimalSpec
         spec["spot_instance"]?["instance_type"] = 7
         spec["channels"] = [["direction": "sideways", "local_path": "a", "remote_path": "/b", "delay": -1]]
         spec["ssh"] = ["port": "22"]
         let error = #expect(throws: SpecError.self) { try validate(spec, file: "gpu.json") }
-        #expect(error?.description == "'gpu.json': spot_instance.instance_type: expected a string, found 7")
-        #expect(error?.problems == [
+        let problems = [
             "spot_instance.instance_type: expected a string, found 7",
             "channels[0].direction: expected \"in\" or \"out\", found \"sideways\"",
-            "channels[0].delay: expected a positive number of seconds, found -1",
+            "channels[0].delay: expected a number of seconds, 0 or more, found -1",
             "ssh.port: expected a port number from 1 to 65535, found \"22\"",
-        ])
+        ]
+        #expect(error?.problems == problems)
+        #expect(error?.description == problems.map { "'gpu.json': " + $0 }.joined(separator: "\n"))
     }
 
     @Test("a refused spec still carries the warnings found on the way")
@@ -347,13 +348,13 @@ struct SpecTests {
     func documentSpecIsValidated() throws {
         var spec = minimalSpec
         spec["spot_instance"]?["image_id"] = nil
-        var error = #expect(throws: SpecError.self) { try PortalDocument(json: ["name": "gpu", "spec": spec]) }
+        var error = #expect(throws: SpecError.self) { try PortalDocument(json: ["name": "gpu", "spec": spec], checkFiles: false) }
         #expect(error?.description == "<stdin>: spec.spot_instance.image_id: required, not found")
         #expect(error?.exitStatus == .dataError)
 
-        error = #expect(throws: SpecError.self) { try PortalDocument(json: ["spec": minimalSpec]) }
+        error = #expect(throws: SpecError.self) { try PortalDocument(json: ["spec": minimalSpec], checkFiles: false) }
         #expect(error?.description == "<stdin>: name: required, not found")
-        error = #expect(throws: SpecError.self) { try PortalDocument(json: ["name": 3, "spec": minimalSpec]) }
+        error = #expect(throws: SpecError.self) { try PortalDocument(json: ["name": 3, "spec": minimalSpec], checkFiles: false) }
         #expect(error?.description == "<stdin>: name: expected a string, found 3")
         error = #expect(throws: SpecError.self) { try PortalDocument(json: ["name": "gpu"]) }
         #expect(error?.description == "<stdin>: spec: required, not found")
