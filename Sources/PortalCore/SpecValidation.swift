@@ -95,7 +95,7 @@ struct FieldPath: CustomStringConvertible {
 
 /// The walk over one spec. Each reader records what is wrong and returns nil
 /// for a value it could not take; the spec is built only when nothing is.
-final class SpecChecker {
+public final class SpecChecker {
     let file: String
     let strict: Bool
     let directory: String
@@ -193,7 +193,8 @@ final class SpecChecker {
 
     /// The known key nearest to a misspelt one: Levenshtein distance at most 3,
     /// and less than the known key's length (so that `"foo"` suggests nothing).
-    static func closest(to key: String, among known: [String]) -> String? {
+    /// Also the closest command to a mistyped one (`portal opne`).
+    public static func closest(to key: String, among known: [String]) -> String? {
         known.map { ($0, levenshtein(key, $0)) }
             .filter { $0.1 <= 3 && $0.1 < $0.0.count }
             .min { $0.1 < $1.1 }?.0
