@@ -3,6 +3,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalSSH
 
 struct OpenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -148,6 +149,7 @@ struct OpenCommand: ParsableCommand {
         lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
             + String(format: "; %.1f s in all", total))
         lines.append("connect with: portal ssh \(document.name)")
+        if let target = try? SSHTarget(document: document) { lines.append("          or: " + sshCommandLine(target: target)) }
         lines.append("close with:   portal close \(document.name)")
         Stage.statusLine.finish()
         for line in lines { Terminal.stderr(line) }
