@@ -58,6 +58,7 @@ struct OpenCommand: ParsableCommand {
                 cloud.progress("portal '\(document.name)' is already open: continuing with \(existing.id) (\(existing.state))")
                 instance = existing
             } else {
+                PricesCommand.announce(document.spec, cloud: cloud, quiet: output.quiet)
                 var options = LaunchOptions()
                 options.api = api
                 options.timeout = timeout
