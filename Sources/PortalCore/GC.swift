@@ -59,14 +59,27 @@ public struct GarbageCollector: Sendable {
         let lock = NSLock()
         nonisolated(unsafe) var found: [Leftover] = []
         nonisolated(unsafe) var failures: [(String, Error)] = []
-        DispatchQueue.concurrentPerform(iterations: regions.count) { i in
-            do {
-                let leftovers = try scan(region: regions[i], now: now)
-                lock.withLock { found += leftovers }
-            } catch {
-                lock.withLock { failures.append((regions[i], error)) }
+        // Threads of its own, not concurrentPerform's one per core: the work is waiting on AWS.
+        nonisolated(unsafe) var next = 0
+        let group = DispatchGroup()
+        for _ in 0..<min(regions.count, 16) {
+            group.enter()
+            Thread.detachNewThread {
+                while let region = lock.withLock({ () -> String? in
+                    defer { next += 1 }
+                    return next < regions.count ? regions[next] : nil
+                }) {
+                    do {
+                        let leftovers = try scan(region: region, now: now)
+                        lock.withLock { found += leftovers }
+                    } catch {
+                        lock.withLock { failures.append((region, error)) }
+                    }
+                }
+                group.leave()
             }
         }
+        group.wait()
         let order = Dictionary(uniqueKeysWithValues: Leftover.Kind.allCases.enumerated().map { ($1, $0) })
         found.sort { (order[$0.kind]!, $0.region, $0.id) < (order[$1.kind]!, $1.region, $1.id) }
         return (found, failures.sorted { $0.0 < $1.0 })

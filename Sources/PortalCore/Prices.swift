@@ -96,13 +96,13 @@ public struct SpotPrices: Sendable {
         guard let here = ofType.first(where: { $0.zone == zone }) else {
             return ("no spot price known for \(type) in \(zone)", nil)
         }
-        let note = "spot price of \(type) in \(zone): \(dollars(here.price))/h"
+        let note = "spot price of \(type) in \(zone): \(perHour(here.price))"
         guard let cheapest = ofType.min(by: { $0.price < $1.price }), cheapest.zone != zone,
             cheapest.price < here.price * muchCheaper
         else { return (note, nil) }
         let saving = Int(((1 - cheapest.price / here.price) * 100).rounded())
-        return (note, "\(type) is \(saving)% cheaper in \(cheapest.zone) (\(dollars(cheapest.price))/h) than in "
-            + "\(zone) (\(dollars(here.price))/h); volumes attach only in their own zone: "
+        return (note, "\(type) is \(saving)% cheaper in \(cheapest.zone) (\(perHour(cheapest.price))) than in "
+            + "\(zone) (\(perHour(here.price))); volumes attach only in their own zone: "
             + "'portal volume move VOL -z \(cheapest.zone)' moves one there")
     }
 }

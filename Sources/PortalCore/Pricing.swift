@@ -73,12 +73,18 @@ public enum EBSPricing {
         Double(snapshotGiB) * rates(region: region).rates.snapshotPerGiB
     }
 
+    /// The table itself, for people.
+    public static var citation: String { "Portal Gun's EBS price table (\(source), \(date))" }
+
     /// How a figure was made, for people.
     public static func basis(region: String) -> String {
         let own = rates(region: region).exact ? region : "us-east-1 (no table for \(region))"
         return "EBS prices of \(own) from \(source), \(date)"
     }
 }
+
+/// `$0.0110/h`: a price per hour, to the digits AWS gives.
+public func perHour(_ price: Double) -> String { String(format: "$%.4f/h", price) }
 
 /// `$1.23`, `$0.0042`: dollars with the digits that matter.
 public func dollars(_ amount: Double) -> String {

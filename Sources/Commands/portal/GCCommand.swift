@@ -112,7 +112,7 @@ struct GCCommand: ParsableCommand {
         }
         text += "total: \(counts.joined(separator: ", ")) in \(regions) region\(regions == 1 ? "" : "s"): "
             + "\(dollars(total))/month\n"
-        text += "  (instances at their spot price now × 730 h; storage at \(EBSPricing.basis(region: found[0].region)); "
+        text += "  (instances at their spot price now × 730 h; storage from \(EBSPricing.citation); "
             + "snapshots at their volume's size, an upper bound)\n"
         return text
     }

@@ -101,7 +101,7 @@ struct InfoCommand: ParsableCommand {
                 lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(state))")
             }
             if let cost {
-                lines.append("  cost      " + (cost.pricePerHour.map { "\(dollars($0))/h now, " } ?? "")
+                lines.append("  cost      " + (cost.pricePerHour.map { "\(perHour($0)) now, " } ?? "")
                     + "\(dollars(cost.total)) since launch (\(cost.basis(type: instance.type, zone: instance.zone)))")
             }
             if !volumes.isEmpty {
