@@ -149,7 +149,7 @@ extension PortalCloud {
                       (prefix + "KeyName", si.keyPairName)]
         switch groupStyle {
         case .plain: params.append((prefix + "SecurityGroupId.1", si.securityGroupID))
-        case .fleet: params.append((prefix + "SecurityGroups.1.GroupId", si.securityGroupID))
+        case .fleet: params.append((prefix + "GroupSet.1.GroupId", si.securityGroupID))
         }
         if let subnet {
             params.append((prefix + "SubnetId", subnet))
