@@ -72,6 +72,7 @@ struct OpenCommand: ParsableCommand {
                     instance = try timed("launch") { try cloud.waitUntilRunning(existing.id, started: Date(), options: options) }
                 }
             } else {
+                PricesCommand.announce(document.spec, cloud: cloud, quiet: output.quiet)
                 instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true) }
                 justLaunched = true
             }
