@@ -231,7 +231,8 @@ extension PortalCloud {
         var lastState = ""
         return try poll(started: started, options: options, what: "instance \(id) to run") {
             guard let instance = try eventually(id, options: options, { try describeInstance(id) }) else { return nil }
-            if instance.state != lastState {
+            // "running" is said once, by the launch, with the time it took.
+            if instance.state != lastState && instance.state != "running" {
                 lastState = instance.state
                 progress("instance \(id): \(instance.state) (\(humanDuration(Date().timeIntervalSince(started))))")
             }

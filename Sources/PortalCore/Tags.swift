@@ -12,6 +12,10 @@ public enum Tag {
     /// On a volume while it is attached: where the spec mounts it.
     public static let mountPoint = "mount-point"
     public static let name = "Name"
+    /// On every volume created: Portal Gun 0.x's mark, so that either tool
+    /// lists and owns the other's volumes alike.
+    public static let dimension = "dimension"
+    public static let dimensionValue = "C-137"
 
     /// `tagSet` of an EC2 answer as a dictionary.
     public static func dictionary(_ tagSet: JSON?) -> [String: String] {

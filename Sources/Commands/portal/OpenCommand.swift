@@ -3,6 +3,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalSSH
 
 struct OpenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,6 +72,7 @@ struct OpenCommand: ParsableCommand {
                     instance = try timed("launch") { try cloud.waitUntilRunning(existing.id, started: Date(), options: options) }
                 }
             } else {
+                PricesCommand.announce(document.spec, cloud: cloud, quiet: output.quiet)
                 instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true) }
                 justLaunched = true
             }
@@ -148,6 +150,7 @@ struct OpenCommand: ParsableCommand {
         lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
             + String(format: "; %.1f s in all", total))
         lines.append("connect with: portal ssh \(document.name)")
+        if let target = try? SSHTarget(document: document) { lines.append("          or: " + sshCommandLine(target: target)) }
         lines.append("close with:   portal close \(document.name)")
         Stage.statusLine.finish()
         for line in lines { Terminal.stderr(line) }
