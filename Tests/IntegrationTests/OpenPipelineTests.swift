@@ -36,11 +36,9 @@ struct OpenPipelineTests {
     @Test("portal close on a spot-fleet portal cancels the fleet, not only the instance")
     func closeCancelsFleet() throws {
         let p = try TestPortal()
-        var spec = try String(contentsOfFile: p.specPath, encoding: .utf8)
-        spec = spec.replacingOccurrences(
-            of: #"{"spot_instance":"#,
-            with: #"{"spot_fleet": {"iam_fleet_role": "arn:aws:iam::123456789012:role/aws-ec2-spot-fleet-tagging-role"}, "spot_instance":"#)
-        try spec.write(toFile: p.specPath, atomically: true, encoding: .utf8)
+        var spec = try JSON(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: p.specPath))))
+        spec["spot_fleet"] = ["iam_fleet_role": "arn:aws:iam::123456789012:role/aws-ec2-spot-fleet-tagging-role"]
+        try spec.serialized(pretty: true).write(toFile: p.specPath, atomically: true, encoding: .utf8)
         let open = try p.portal(["open", p.name, "--no-mount", "--json", "-q"])
         #expect(open.status == 0, "\(open.stderr)")
         let fleet = try #require(open.json?["instance"]?["spot_fleet_request_id"]?.stringValue, "\(open.stdout)")
