@@ -56,6 +56,7 @@ REGION = "us-east-1"
 GIB = 1 << 30
 LIVE = ("pending", "running")
 INIT_MARK = "portal-twin-init"
+INIT_PYTHON = "/usr/bin/python3"  # on the host's / (the machine's lower layer)
 BY_ID_PREFIX = "nvme-Amazon_Elastic_Block_Store_"
 LOOP_MAJOR = 7
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -529,8 +530,7 @@ class Machine:
                 "unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "--kill-child",
                 "--propagation", "private", "--",
                 "/bin/sh", "-c", BOOT, "boot", self.p("root"), self.p("upper"), self.p("work"),
-                self.twin.dir, hostname, sys.executable if sys.executable.startswith("/usr/") else
-                "/usr/bin/python3", INIT]
+                self.twin.dir, hostname, INIT_PYTHON, INIT]
         with open(self.p("boot.log"), "ab") as logf:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                          env={"PATH": PATH, "LANG": "C.UTF-8"}, cwd="/",
@@ -538,7 +538,9 @@ class Machine:
         deadline = time.monotonic() + BOOT_WAIT
         while True:
             for kid in children(self.proc.pid):
-                if INIT_MARK in cmdline(kid):
+                # the boot script names INIT_MARK too: wait until it has exec'd INIT,
+                # that is, until the root file system is the machine's
+                if cmdline(kid).startswith(INIT_PYTHON + " -c ") and cmdline(kid).strip().endswith(INIT_MARK):
                     self.pid1 = kid
             if self.pid1:
                 break
@@ -750,6 +752,10 @@ class Manager:
         os.makedirs(self.twin.instances, exist_ok=True)
         os.makedirs(self.twin.volumes, exist_ok=True)
         self.record = read_json(self.twin.record) or {}
+        # volumes moto had in this run: when one is gone (DeleteVolume), so is its data
+        self.seen_file = os.path.join(self.twin.volumes, "seen.json")
+        self.seen = set(read_json(self.seen_file) or [])
+        self.ticks = 0
 
     def public_key(self, name):
         if not name:
@@ -790,7 +796,24 @@ class Manager:
                         out[v["VolumeId"]] = (a["InstanceId"], a.get("Device"), int(v.get("Size") or 1))
         return out
 
+    def forget_deleted_volumes(self):
+        """Remove the backing file of every volume moto had in this run and has no more
+        (a file of an earlier run, whose ids this moto never had, is left alone)."""
+        now = set()
+        for page in self.ec2.get_paginator("describe_volumes").paginate():
+            now.update(v["VolumeId"] for v in page.get("Volumes", []))
+        for vid in sorted(self.seen - now):
+            if vid not in self.record and os.path.exists(self.twin.image(vid)):
+                os.unlink(self.twin.image(vid))
+                log(f"{vid}: deleted in EC2; removed {self.twin.image(vid)}")
+        if now != self.seen:
+            self.seen = now
+            write_atomic(self.seen_file, json.dumps(sorted(now)) + "\n")
+
     def tick(self):
+        self.ticks += 1
+        if self.ticks % 5 == 1:
+            self.forget_deleted_volumes()
         live = self.instances()
         for iid, inst in live.items():
             if iid not in self.machines:

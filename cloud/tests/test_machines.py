@@ -98,6 +98,13 @@ class Machines(unittest.TestCase):
         self.addCleanup(self.terminate, iid)
         return iid, self.ready(iid)
 
+    def delete_volume(self, vid):
+        try:
+            self.ec2.delete_volume(VolumeId=vid)
+        except self.ec2.exceptions.ClientError as e:
+            if "NotFound" not in str(e):
+                raise
+
     def terminate(self, iid):
         try:
             self.ec2.terminate_instances(InstanceIds=[iid])
@@ -223,7 +230,7 @@ class Machines(unittest.TestCase):
     def test_volumes_appear_inside_their_machine_only_and_keep_their_data(self):
         (a_id, a), (b_id, b) = self.launch(), self.launch()
         vid = self.ec2.create_volume(Size=1, AvailabilityZone=self.env["PORTAL_LOCAL_ZONE"])["VolumeId"]
-        self.addCleanup(lambda: self.ec2.delete_volume(VolumeId=vid))
+        self.addCleanup(self.delete_volume, vid)
         link = f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{vid.replace('-', '')}"
         self.ec2.attach_volume(VolumeId=vid, InstanceId=a_id, Device="/dev/xvdf")
         wait_until(10, lambda: self.ssh(a, f"test -b {link}", check=False).returncode == 0, "device on a")
@@ -242,6 +249,11 @@ class Machines(unittest.TestCase):
         self.assertEqual(self.ssh(b, f"sudo -n mount {link} /mnt && cat /mnt/f").stdout, "kept\n")
         self.ec2.detach_volume(VolumeId=vid, InstanceId=b_id)
         wait_until(10, lambda: vid not in (machines.read_json(self.twin.record) or {}), "released from b")
+        # portal volume delete: the data goes with the volume
+        image = self.twin.image(vid)
+        self.assertTrue(os.path.exists(image))
+        self.ec2.delete_volume(VolumeId=vid)
+        wait_until(10, lambda: not os.path.exists(image), f"{image} removed after DeleteVolume")
 
     def test_termination_ends_processes_mounts_namespace_and_layer(self):
         iid, m = self.launch()
