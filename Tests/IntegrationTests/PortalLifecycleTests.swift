@@ -173,7 +173,7 @@ struct PortalLifecycleTests {
         func normalised(_ json: JSON?, _ p: TestPortal) -> String {
             var text = json?.serialized() ?? ""
             let instance = json?["instance"]
-            for value in [instance?["id"], instance?["public_ip"], instance?["private_ip"], instance?["public_dns"],
+            for value in [instance?["id"], instance?["spot_request_id"], instance?["public_ip"], instance?["private_ip"], instance?["public_dns"],
                           instance?["private_dns"], instance?["launch_time"]].compactMap({ $0?.stringValue })
             {
                 text = text.replacingOccurrences(of: value, with: "<instance>")

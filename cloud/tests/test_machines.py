@@ -50,7 +50,7 @@ class Names(unittest.TestCase):
         twin = machines.Twin("/tmp/one")
         lock = threading.Lock()
         routed = next(n for n in machines.host_networks() if n.prefixlen > 0)
-        taken = str(next(routed.hosts()))
+        taken = str(next(iter(routed.hosts())))
         got = machines.pick_address(twin, taken, 0, lock)
         self.assertNotEqual(got, taken)
         self.assertTrue(machines.ipaddress.ip_address(got) in twin.fallback_net)

@@ -25,10 +25,36 @@ struct Portal: ParsableCommand {
             SSHCommand.self,
             ChannelCommand.self,
             VolumeCommand.self,
+            PricesCommand.self,
+            GCCommand.self,
             HelpCommand.self,
         ])
+
+    // Taken from the command line by `LegacyConfig` before parsing; here for --help.
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp(
+        "Portal Gun 0.x's config file (aws_region, aws_access_key, aws_secret_key), before any command; it sets PORTAL_CONFIG.",
+        valueName: "file"))
+    var config: String?
+}
+
+/// `portal -c FILE COMMAND …`, as Portal Gun 0.x took its config: the file
+/// goes to every command (and plumbing it runs) as `PORTAL_CONFIG`.
+enum LegacyConfig {
+    static func take(_ arguments: [String]) -> [String] {
+        var arguments = arguments
+        guard let first = arguments.first else { return arguments }
+        if first == "-c" || first == "--config", arguments.count > 1 {
+            setenv("PORTAL_CONFIG", arguments[1], 1)
+            arguments.removeFirst(2)
+        } else if first.hasPrefix("--config=") {
+            setenv("PORTAL_CONFIG", String(first.dropFirst("--config=".count)), 1)
+            arguments.removeFirst()
+        }
+        return arguments
+    }
 }
 
 let arguments = ExecPath.runExternalCommandIfNeeded(
-    builtins: Portal.configuration.subcommands.map { $0._commandName })
+    builtins: Portal.configuration.subcommands.map { $0._commandName },
+    arguments: LegacyConfig.take(Array(CommandLine.arguments.dropFirst())))
 Portal.main(arguments)
