@@ -539,6 +539,11 @@ def show_instance(twin, item, now, launching=False):
             set_text(item, "privateIpAddress", machine["address"])
             if shown == "running":
                 set_text(item, "ipAddress", machine["address"])
+            # moto's names (ec2-54-214-….compute-1.amazonaws.com) resolve nowhere; an
+            # instance without DNS names is reached at its address, as in a VPC whose
+            # DNS hostnames are off
+            set_text(item, "dnsName", "")
+            set_text(item, "privateDnsName", "")
         if shown == "pending":
             remove(item, "ipAddress")
     if rec.get("spot"):
