@@ -745,9 +745,16 @@ def attach_volume(ctx, params, region):
                     return ctx.error("IncorrectState", f"Instance '{iid}' is not 'running'.")
     status, body = ctx.forward()
     if status == 200:
+        delay = ctx.profile.delay("attach")
         with ctx.twin.lock:
-            ctx.twin.attaching[vid] = ctx.now + ctx.profile.delay("attach")
+            ctx.twin.attaching[vid] = ctx.now + delay
             ctx.twin.detaching.pop(vid, None)
+        # For bin/bench's critical path: how long each volume's attachment takes.
+        timeline = ctx.twin.idir(iid, "timeline.json")
+        if os.path.exists(timeline):
+            t = read_json(timeline) or {}
+            t.setdefault("attach_delay", {})[vid] = delay
+            write_json(timeline, t)
         root = parse(body)
         if root is not None:
             set_text(root, "status", "attaching")
