@@ -26,14 +26,15 @@ public enum Tag {
         return tags
     }
 
-    /// `TagSpecification.N` parameters for resources created with these tags.
-    public static func specification(_ index: Int, resourceType: String, _ tags: [(String, String)])
-        -> [(String, String)]
+    /// `TagSpecification.N` parameters for resources created with these tags
+    /// (`TagSpecificationSet.N` in a fleet's launch specification).
+    public static func specification(_ index: Int, resourceType: String, _ tags: [(String, String)],
+                                     name: String = "TagSpecification") -> [(String, String)]
     {
-        var pairs = [("TagSpecification.\(index).ResourceType", resourceType)]
+        var pairs = [("\(name).\(index).ResourceType", resourceType)]
         for (i, tag) in tags.enumerated() {
-            pairs.append(("TagSpecification.\(index).Tag.\(i + 1).Key", tag.0))
-            pairs.append(("TagSpecification.\(index).Tag.\(i + 1).Value", tag.1))
+            pairs.append(("\(name).\(index).Tag.\(i + 1).Key", tag.0))
+            pairs.append(("\(name).\(index).Tag.\(i + 1).Value", tag.1))
         }
         return pairs
     }

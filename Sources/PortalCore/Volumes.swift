@@ -16,6 +16,10 @@ public struct Volume: Equatable, Sendable {
     public var state: String
     public var type: String
     public var iops: Int?
+    /// gp3's provisioned throughput, MiB/s.
+    public var throughput: Int? = nil
+    public var encrypted = false
+    public var kmsKeyID: String? = nil
     public var snapshotID: String?
     public var createTime: String?
     /// Current attachments (attaching, attached, detaching); more than one
@@ -61,6 +65,9 @@ public struct Volume: Equatable, Sendable {
         state = json["status"]?.stringValue ?? json["state"]?.stringValue ?? ""
         type = json["volumeType"]?.stringValue ?? ""
         iops = json["iops"]?.intValue.map { Int($0) }
+        throughput = json["throughput"]?.intValue.map { Int($0) }
+        encrypted = json["encrypted"]?.boolValue ?? false
+        kmsKeyID = json["kmsKeyId"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         snapshotID = json["snapshotId"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         createTime = json["createTime"]?.stringValue
         attachments = (json["attachmentSet"]?.arrayValue ?? []).compactMap { item in

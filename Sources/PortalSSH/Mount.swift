@@ -106,7 +106,7 @@ public func mountCommand(_ request: MountRequest, owner: String, group: String, 
 /// Mounts one volume: one remote command, one round trip.
 public func mount(_ request: MountRequest, session: SSHSession, owner: String, group: String,
                   options: MountOptions = MountOptions()) throws -> MountResult {
-    let result = try session.run(mountCommand(request, owner: owner, group: group, options: options))
+    let result = try session.run(mountCommand(request, owner: owner, group: group, options: options), holdStdin: true)
     let values = MountScript.parse(result.stdoutText)
     guard result.status == 0 else {
         let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)

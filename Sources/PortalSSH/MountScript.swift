@@ -17,6 +17,12 @@ enum MountScript {
         set -u
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         export PATH
+        # portal-mount holds stdin open while it waits: when it goes away
+        # (Ctrl-C, a lost connection) stdin ends, and the script stops with
+        # everything it started, its lock released.
+        ( cat >/dev/null 2>&1; kill -TERM 0 2>/dev/null ) &
+        watcher=$!
+        trap 'kill "$watcher" 2>/dev/null' EXIT
         vol=$1 requested=$2 mp=$3 owner=$4 group=$5 wait=$6
         # A relative mount point is in the remote user's home ($7, given before sudo).
         case $mp in

@@ -144,6 +144,8 @@ public struct ConnectOptions: Sendable {
     /// while it boots, sshd may answer before cloud-init has installed the
     /// key pair's public key. 0: refused is final at once.
     public var refusedKeyRetry: Double = 15
+    /// Asked while waiting for sshd: true gives up (exit 130). By default, Ctrl-C.
+    public var shouldStop: @Sendable () -> Bool = { Interruption.cutsShort }
 
     public init(timeout: Double = 300, knownHosts: KnownHosts = .default, useAgent: Bool = true,
                 refusedKeyRetry: Double = 15) {
@@ -174,7 +176,8 @@ public func connect(to target: SSHTarget, options: ConnectOptions = ConnectOptio
     while true {
         let began = monotonicSeconds()
         let remaining = max(1, options.timeout - (began - start))
-        let session = try SSHSession.connect(host: target.host, port: target.port, timeout: remaining, progress: progress)
+        let session = try SSHSession.connect(host: target.host, port: target.port, timeout: remaining, progress: progress,
+                                             shouldStop: options.shouldStop)
         if let earlier { session.count(earlier, secondsBefore: began - start) }
         try checkHostKey(session.hostKey, host: target.hostKeyAlias, address: SSHSession.endpoint(target.host, target.port),
                          knownHosts: options.knownHosts, consoleOutput: consoleOutput, note: progress)

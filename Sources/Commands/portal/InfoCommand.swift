@@ -57,6 +57,10 @@ struct InfoCommand: ParsableCommand {
                 return
             }
             let volumes = try instance == nil ? [] : cloud.describeVolumes(of: spec)
+            let cost = instance.flatMap { try? cloud.costSoFar($0) }
+            let region = cloud.client.configuration.region
+            let storage = volumes.compactMap { try? Volume(json: $0) }
+                .reduce(0) { $0 + EBSPricing.monthly(volume: $1, region: region) }
             if json {
                 var object = JSONObject()
                 object["name"] = .string(document.name)
@@ -70,6 +74,15 @@ struct InfoCommand: ParsableCommand {
                      "state": volume["status"] ?? .null,
                      "attached_to": volume["attachmentSet"]?[0]?["instanceId"] ?? .null]
                 })
+                if let instance {
+                    object["cost"] = [
+                        "price_per_hour": cost?.pricePerHour.map(JSON.double) ?? .null,
+                        "since_launch": cost.map { .double($0.total) } ?? .null,
+                        "since_launch_basis": cost.map { .string($0.basis(type: instance.type, zone: instance.zone)) } ?? .null,
+                        "volumes_per_month": .double(storage),
+                        "volumes_basis": .string(EBSPricing.basis(region: region)),
+                    ]
+                }
                 if let target {
                     object["ssh"] = ["host": .string(target.host), "port": .int(Int64(target.port)),
                                      "user": .string(target.user), "identity_file": .string(target.identityFile)]
@@ -90,6 +103,13 @@ struct InfoCommand: ParsableCommand {
                 let name = Tag.dictionary(volume["tagSet"])[Tag.name].map { "\($0), " } ?? ""
                 let size = volume["size"]?.intValue.map { "\($0) GiB, " } ?? ""
                 lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(name)\(size)\(state))")
+            }
+            if let cost {
+                lines.append("  cost      " + (cost.pricePerHour.map { "\(perHour($0)) now, " } ?? "")
+                    + "\(dollars(cost.total)) since launch (\(cost.basis(type: instance.type, zone: instance.zone)))")
+            }
+            if !volumes.isEmpty {
+                lines.append("  storage   \(dollars(storage))/month for the volumes (\(EBSPricing.basis(region: region)))")
             }
             if let target {
                 lines.append("  ssh       portal ssh \(document.name)   (\(target.destination), port \(target.port), key \(target.identityFile))")

@@ -10,7 +10,7 @@ import PortalCore
 struct VolumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume",
-        abstract: "Create, list, update and delete the EBS volumes that keep your data across portals.",
+        abstract: "Create, list, update, delete and move the EBS volumes that keep your data across portals.",
         discussion: """
             A volume is an EBS volume that outlives every instance: a portal whose spec names \
             it in persistent_volumes gets it attached and mounted on every open, and finds \
@@ -31,7 +31,7 @@ struct VolumeCommand: ParsableCommand {
             line, 65 a volume cannot shrink, 69 AWS unreachable, 75 temporary, 77 credentials \
             refused.
             """,
-        subcommands: [Create.self, List.self, Update.self, Delete.self])
+        subcommands: [Create.self, List.self, Update.self, Delete.self, Move.self])
 }
 
 /// Options every `portal volume` subcommand takes.

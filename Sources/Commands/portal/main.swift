@@ -25,6 +25,8 @@ struct Portal: ParsableCommand {
             SSHCommand.self,
             ChannelCommand.self,
             VolumeCommand.self,
+            PricesCommand.self,
+            GCCommand.self,
             HelpCommand.self,
         ])
 
