@@ -51,7 +51,9 @@ import uuid
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prices  # noqa: E402
 import profiles  # noqa: E402
+import snapshots  # noqa: E402
 import strict  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -908,6 +910,8 @@ HANDLERS = {
     "ModifyVolume": modify_volume,
     "DescribeVolumesModifications": describe_volumes_modifications,
     "GetConsoleOutput": get_console_output,
+    "DescribeSpotPriceHistory": prices.handle,
+    **snapshots.HANDLERS,
 }
 
 
