@@ -48,12 +48,10 @@ struct InitCommand: ParsableCommand {
         values.identityFile = key
         values.securityGroupID = group
         values.availabilityZone = zone
-        values.remoteUser = value("PORTAL_LOCAL_USER") ?? value("PORTAL_LOCAL_SSH_USER")
-        // A local cloud whose instances share one sshd says where it is.
-        if let host = value("PORTAL_LOCAL_SSH_HOST"), let port = value("PORTAL_LOCAL_SSH_PORT").flatMap({ Int($0) }) {
-            values.sshHost = host
-            values.sshPort = port
-        }
+        values.remoteUser = value("PORTAL_LOCAL_USER")
+        // The twin's machines answer at their private address (moto's public
+        // addresses lead nowhere).
+        if value("PORTAL_LOCAL_MACHINES") == "1" { values.sshAddress = .privateIP }
         return values
     }
 
