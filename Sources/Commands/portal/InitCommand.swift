@@ -49,9 +49,15 @@ struct InitCommand: ParsableCommand {
         values.securityGroupID = group
         values.availabilityZone = zone
         values.remoteUser = value("PORTAL_LOCAL_USER")
-        // The twin's machines answer at their private address (moto's public
-        // addresses lead nowhere).
-        if value("PORTAL_LOCAL_MACHINES") == "1" { values.sshAddress = .privateIP }
+        // Until the twin's gateway reports each machine's own address (run.json
+        // names its port, as bin/demo and the tests read it), a machine answers
+        // at its private address only.
+        if value("PORTAL_LOCAL_MACHINES") == "1", let folder = value("PORTAL_LOCAL_CLOUD_DIR"),
+            let run = FileManager.default.contents(atPath: folder + "/run.json"),
+            !String(decoding: run, as: UTF8.self).contains("\"gateway_port\"")
+        {
+            values.sshAddress = .privateIP
+        }
         return values
     }
 
