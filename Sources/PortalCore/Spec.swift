@@ -194,8 +194,8 @@ extension PortalSpec {
         public var availabilityZone: String?
         public var subnetID: String?
         public var remoteUser: String?
-        public var sshHost: String?
-        public var sshPort: Int?
+        /// Which of the instance's addresses to connect to, when not the default.
+        public var sshAddress: SSH.Address?
         public init() {}
     }
 
@@ -215,12 +215,7 @@ extension PortalSpec {
         if let subnet = values.subnetID { instance["subnet_id"] = .string(subnet) }
         instance["remote_user"] = .string(values.remoteUser ?? "ubuntu")
         var spec = JSONObject([("spot_instance", .object(instance)), ("persistent_volumes", []), ("channels", [])])
-        if values.sshHost != nil || values.sshPort != nil {
-            var ssh = JSONObject()
-            if let host = values.sshHost { ssh["host"] = .string(host) }
-            if let port = values.sshPort { ssh["port"] = .int(Int64(port)) }
-            spec["ssh"] = .object(ssh)
-        }
+        if let address = values.sshAddress { spec["ssh"] = ["address": .string(address.rawValue)] }
         return .object(spec)
     }
 

@@ -135,13 +135,10 @@ struct CompatIntegrationTests {
 
     @Test("portal init on the local cloud writes a spec that opens as it is; info -f status says open, then close")
     func initOpenInfoClose() throws {
-        let env = LocalCloud.environment
         let p = try TestPortal(volumes: 0)
-        let local = [
-            "PORTAL_LOCAL_IMAGE_ID": TestPortal.ami, "PORTAL_LOCAL_KEY_PAIR": "portal",
-            "PORTAL_LOCAL_SSH_KEY": env["PORTAL_LOCAL_SSH_KEY"] ?? "", "PORTAL_LOCAL_SECURITY_GROUP": TestPortal.securityGroup,
-            "PORTAL_LOCAL_ZONE": "us-east-1a", "PORTAL_LOCAL_USER": env["PORTAL_LOCAL_SSH_USER"] ?? "root",
-        ]
+        // What bin/local-cloud up exports; nothing else.
+        let local = LocalCloud.environment.filter { $0.key.hasPrefix("PORTAL_LOCAL_") }
+        try #require(local["PORTAL_LOCAL_IMAGE_ID"] != nil, "the local cloud exports no PORTAL_LOCAL_IMAGE_ID")
         let name = "init" + p.name
         defer { _ = try? p.portal(["close", name]) }
         let made = try p.portal(["init", name], environment: local)

@@ -286,10 +286,10 @@ struct PortalLifecycleTests {
         #expect(try p.liveInstances().isEmpty)
     }
 
-    @Test("portal init writes a draft that portal-spec reports as still to be filled, and never overwrites")
+    @Test("portal init off the local cloud writes a draft that portal-spec reports as still to be filled, and never overwrites")
     func initDraft() throws {
         let p = try TestPortal(volumes: 0)
-        // without the local cloud's exports, which would make the spec complete
+        // Not the local cloud: without its exports, the required values are placeholders.
         let made = try p.portal(["init", "draft"], environment: ["PORTAL_LOCAL_IMAGE_ID": ""])
         #expect(made.status == 0, "\(made.stderr)")
         let check = try run("portal-spec", [p.folder.appendingPathComponent("draft.json").path])

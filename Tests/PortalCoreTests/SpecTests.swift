@@ -228,13 +228,12 @@ struct SpecTests {
         values.securityGroupID = "sg-0123"
         values.availabilityZone = "us-east-1a"
         values.remoteUser = "ada"
-        values.sshHost = "127.0.0.1"
-        values.sshPort = 2222
+        values.sshAddress = .privateIP
         let draft = PortalSpec.draft(values)
         #expect(draft["spot_instance"]?["subnet_id"] == nil && draft["spot_fleet"] == nil)
         let (spec, warnings) = try validate(draft, strict: true)
         #expect(warnings.isEmpty)
-        #expect(spec.spotInstance.remoteUser == "ada" && spec.ssh.port == 2222 && spec.spotFleet == nil)
+        #expect(spec.spotInstance.remoteUser == "ada" && spec.ssh.address == .privateIP && spec.spotFleet == nil)
         values.subnetID = "subnet-0123"
         #expect(try validate(PortalSpec.draft(values), strict: true).spec.spotInstance.subnetID == "subnet-0123")
     }

@@ -48,11 +48,15 @@ struct InitCommand: ParsableCommand {
         values.identityFile = key
         values.securityGroupID = group
         values.availabilityZone = zone
-        values.remoteUser = value("PORTAL_LOCAL_USER") ?? value("PORTAL_LOCAL_SSH_USER")
-        // A local cloud whose instances share one sshd says where it is.
-        if let host = value("PORTAL_LOCAL_SSH_HOST"), let port = value("PORTAL_LOCAL_SSH_PORT").flatMap({ Int($0) }) {
-            values.sshHost = host
-            values.sshPort = port
+        values.remoteUser = value("PORTAL_LOCAL_USER")
+        // Until the twin's gateway reports each machine's own address (run.json
+        // names its port, as bin/demo and the tests read it), a machine answers
+        // at its private address only.
+        if value("PORTAL_LOCAL_MACHINES") == "1", let folder = value("PORTAL_LOCAL_CLOUD_DIR"),
+            let run = FileManager.default.contents(atPath: folder + "/run.json"),
+            !String(decoding: run, as: UTF8.self).contains("\"gateway_port\"")
+        {
+            values.sshAddress = .privateIP
         }
         return values
     }
