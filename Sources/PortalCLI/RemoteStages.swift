@@ -11,6 +11,10 @@ public enum RemoteStages {
         public var sshTimeout: Double = 300
         public var deviceTimeout: Int = 60
         public var provision = true
+        /// The watcher and `run` (SpotMarketStages): installed when the spec
+        /// asks for them or a deadline is set.
+        public var spotMarket = true
+        public var deadline: WatcherInstall.Deadline = .keep
         public init() {}
     }
 
@@ -23,7 +27,8 @@ public enum RemoteStages {
         var document = document
         let requests = try MountRequest.requests(in: document)
         let steps = options.provision ? provisionSteps(for: document.spec) : []
-        guard !requests.isEmpty || !steps.isEmpty else {
+        let watcher = options.spotMarket && (document.spec.spotMarket.needsWatcher || options.deadline != .keep)
+        guard !requests.isEmpty || !steps.isEmpty || watcher else {
             document = addingMounts([], to: document)
             if options.provision {
                 document["provisioned"] = ProvisionResult(pythonVirtualEnv: document.spec.spotInstance.pythonVirtualEnv).json
@@ -44,6 +49,10 @@ public enum RemoteStages {
             let result = try provision(spec: document.spec, session: session,
                                        output: { FileHandle.standardError.write(Data($0)) }, progress: progress)
             document["provisioned"] = result.json
+        }
+        if watcher {
+            document = try SpotMarketStages.prepare(document, session: session, deadline: options.deadline, cloud: cloud,
+                                                    progress: progress)
         }
         return document
     }

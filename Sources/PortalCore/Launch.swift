@@ -79,7 +79,9 @@ extension PortalCloud {
                 params += [("MinCount", "1"), ("MaxCount", "1"), ("ClientToken", token),
                            ("InstanceMarketOptions.MarketType", "spot"),
                            ("InstanceMarketOptions.SpotOptions.SpotInstanceType", "one-time"),
-                           ("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "terminate")]
+                           ("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "terminate"),
+                           // A shutdown from inside (deadline, idle stop) ends the instance, not just stops it.
+                           ("InstanceInitiatedShutdownBehavior", "terminate")]
                 params += Tag.specification(1, resourceType: "instance", tags)
                 params += Tag.specification(2, resourceType: "spot-instances-request", tags)
                 let answer = try launchCall("RunInstances", params)
