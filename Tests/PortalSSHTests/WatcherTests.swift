@@ -200,6 +200,9 @@ struct WatcherTests {
         bench.install.deadline = .at(now + 2, since: now)
         _ = try bench.runInstall()
         #expect(bench.wait(for: "shutdown", seconds: 10))
+        // The event comes just before the command runs.
+        let end = Date().addingTimeInterval(5)
+        while !FileManager.default.fileExists(atPath: bench.folder + "/shutdown") && Date() < end { usleep(50_000) }
         #expect(FileManager.default.fileExists(atPath: bench.folder + "/shutdown"))
         #expect(bench.read("runs") == "ran\n")
         #expect(bench.events.map(\.event).filter { $0.hasPrefix("deadline") } == ["deadline-warning", "deadline-notice", "deadline"])
