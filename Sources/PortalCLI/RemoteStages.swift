@@ -13,13 +13,22 @@ public enum RemoteStages {
         public var sshTimeout: Double = 300
         public var deviceTimeout: Int = 60
         public var provision = true
+        /// The watcher and `run` (SpotMarketStages): installed when the spec
+        /// asks for them or a deadline is set.
+        public var spotMarket = true
+        public var deadline: WatcherInstall.Deadline = .keep
         public init() {}
     }
 
     /// Whether the remote stages have anything to do over SSH: a volume of
-    /// the spec to mount, or provisioning to do.
+    /// the spec to mount, provisioning to do, or the watcher to install.
     public static func needConnection(_ document: PortalDocument, options: Options = Options()) -> Bool {
         !document.spec.persistentVolumes.isEmpty || (options.provision && !provisionSteps(for: document.spec).isEmpty)
+            || needWatcher(document, options: options)
+    }
+
+    static func needWatcher(_ document: PortalDocument, options: Options) -> Bool {
+        options.spotMarket && (document.spec.spotMarket.needsWatcher || options.deadline != .keep)
     }
 
     /// Connects to the document's instance (it needs `"instance"`, not yet
@@ -50,7 +59,8 @@ public enum RemoteStages {
         var document = document
         let requests = try MountRequest.requests(in: document)
         let steps = options.provision ? provisionSteps(for: document.spec) : []
-        guard !requests.isEmpty || !steps.isEmpty else {
+        let watcher = needWatcher(document, options: options)
+        guard !requests.isEmpty || !steps.isEmpty || watcher else {
             document = addingMounts([], to: document)
             if options.provision {
                 document["provisioned"] = ProvisionResult(pythonVirtualEnv: document.spec.spotInstance.pythonVirtualEnv).json
@@ -67,6 +77,10 @@ public enum RemoteStages {
             let result = try provision(spec: document.spec, session: session,
                                        output: { FileHandle.standardError.write(Data($0)) }, progress: progress)
             document["provisioned"] = result.json
+        }
+        if watcher {
+            document = try SpotMarketStages.prepare(document, session: session, deadline: options.deadline, cloud: cloud,
+                                                    progress: progress)
         }
         return document
     }

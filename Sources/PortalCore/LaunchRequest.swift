@@ -21,7 +21,9 @@ public struct LaunchRequest: Sendable {
             parameters += [("MinCount", "1"), ("MaxCount", "1"), ("ClientToken", token),
                            ("InstanceMarketOptions.MarketType", "spot"),
                            ("InstanceMarketOptions.SpotOptions.SpotInstanceType", "one-time"),
-                           ("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "terminate")]
+                           ("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "terminate"),
+                           // A shutdown from inside (deadline, idle stop) ends the instance, not just stops it.
+                           ("InstanceInitiatedShutdownBehavior", "terminate")]
             parameters += Tag.specification(1, resourceType: "instance", tags)
             parameters += Tag.specification(2, resourceType: "spot-instances-request", tags)
         case .spotRequest:

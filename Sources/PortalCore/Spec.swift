@@ -15,6 +15,8 @@ public struct PortalSpec: Equatable, Hashable, Sendable {
     public var persistentVolumes: [PersistentVolume]
     public var channels: [Channel]
     public var ssh: SSH
+    /// Extension: interruption notices, reopen, deadline, idle stop (SpotMarket.swift).
+    public var spotMarket = SpotMarket()
 
     public init(spotInstance: SpotInstance, spotFleet: SpotFleet? = nil,
                 persistentVolumes: [PersistentVolume] = [], channels: [Channel] = [], ssh: SSH = SSH()) {
@@ -179,6 +181,7 @@ extension PortalSpec {
         if let host = self.ssh.host { ssh["host"] = .string(host) }
         ssh["port"] = .int(Int64(self.ssh.port))
         spec["ssh"] = .object(ssh)
+        spotMarket.write(into: &spec)
         return .object(spec)
     }
 

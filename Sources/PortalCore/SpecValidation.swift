@@ -319,7 +319,8 @@ public final class SpecChecker {
         var channels: [ChannelDraft] = []
         var ssh = PortalSpec.SSH()
         var sshValid = true
-        let isObject = object(json, at: root, [
+        let spotMarket = SpotMarketDraft()
+        let isObject = object(json, at: root, spotMarketFields(spotMarket) + [
             Field("spot_instance", required: true) { value, path in instance = self.readSpotInstance(value, at: path) },
             Field("spot_fleet") { value, path in
                 var role: String?
@@ -358,8 +359,10 @@ public final class SpecChecker {
         let builtVolumes = volumes.compactMap(\.volume)
         let builtChannels = channels.compactMap(\.channel)
         guard builtVolumes.count == volumes.count, builtChannels.count == channels.count else { return nil }
-        return PortalSpec(spotInstance: instance, spotFleet: fleet, persistentVolumes: builtVolumes,
-                          channels: builtChannels, ssh: ssh)
+        var spec = PortalSpec(spotInstance: instance, spotFleet: fleet, persistentVolumes: builtVolumes,
+                              channels: builtChannels, ssh: ssh)
+        spec.spotMarket = spotMarket.value
+        return spec
     }
 
     func readSpotInstance(_ value: JSON, at path: FieldPath) -> PortalSpec.SpotInstance? {

@@ -31,6 +31,7 @@ import Testing
             "InstanceMarketOptions.MarketType=spot",
             "InstanceMarketOptions.SpotOptions.SpotInstanceType=one-time",
             "InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior=terminate",
+            "InstanceInitiatedShutdownBehavior=terminate",
             "TagSpecification.1.ResourceType=instance",
             "TagSpecification.1.Tag.1.Key=portal-name", "TagSpecification.1.Tag.1.Value=gpu",
             "TagSpecification.1.Tag.2.Key=created-by", "TagSpecification.1.Tag.2.Value=arn:aws:iam::123456789012:user/me",

@@ -66,6 +66,8 @@ struct InfoCommand: ParsableCommand {
                 object["name"] = .string(document.name)
                 object["status"] = .string(instance == nil ? "closed" : "open")
                 object["instance"] = instance?.json ?? .null
+                object["deadline"] = instance?.deadline.map { .string(Ending.iso($0)) } ?? .null
+                if instance == nil { object["ended"] = (try? cloud.lastEnding(portal: document.name))??.json ?? .null }
                 object["volumes"] = .array(zip(spec.persistentVolumes, volumes).map { wanted, volume in
                     ["volume_id": .string(wanted.volumeID), "device": .string(wanted.device),
                      "mount_point": .string(wanted.mountPoint),
@@ -91,12 +93,18 @@ struct InfoCommand: ParsableCommand {
                 return
             }
             guard let instance else {
-                Terminal.stdout("portal '\(document.name)': closed\n  open it with: portal open \(document.name)\n")
+                let ending = try? cloud.lastEnding(portal: document.name)
+                Terminal.stdout("portal '\(document.name)': closed" + (ending.map { "; \($0.instanceID) \($0.summary)" } ?? "")
+                    + "\n  open it with: portal open \(document.name)\n")
                 return
             }
             var lines = ["portal '\(document.name)': open"]
             lines.append("  instance  \(instance.id)  \(instance.type) in \(instance.zone), \(instance.state)"
                 + (instance.uptime.map { " for \(humanDuration($0))" } ?? "") + " (\(instance.lifecycle ?? "?"))")
+            if let deadline = instance.deadline {
+                lines.append("  deadline  \(Ending.iso(deadline)): \(humanDuration(max(0, deadline.timeIntervalSinceNow))) left"
+                    + "  (portal extend \(document.name) 1h moves it)")
+            }
             if let ip = instance.publicIP { lines.append("  address   \(instance.publicDNS ?? ip)  \(ip)") }
             for (wanted, volume) in zip(spec.persistentVolumes, volumes) {
                 let state = volume["attachmentSet"]?[0]?["status"]?.stringValue ?? volume["status"]?.stringValue ?? "?"

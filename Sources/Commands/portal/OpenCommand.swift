@@ -40,11 +40,21 @@ struct OpenCommand: ParsableCommand {
     @Flag(help: "Mount the volumes but do not install extra_python_packages nor run setup_commands.")
     var noProvision = false
 
+    @Option(name: .customLong("for"), help: ArgumentHelp(
+        "The instance terminates itself after this long (90s, 30m, 3h, 1d); overrides max_hours.", valueName: "DURATION"))
+    var duration: String?
+
     @Flag(help: "Print the portal document (JSON) on stdout when done.")
     var json = false
 
     @OptionGroup var aws: AWSOptions
     @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let duration, SpotMarketStages.duration(duration) == nil {
+            throw ValidationError("--for: expected a duration such as 90s, 30m, 3h or 1d, found '\(duration)'")
+        }
+    }
 
     func run() throws {
         try Report.run {
@@ -82,6 +92,8 @@ struct OpenCommand: ParsableCommand {
             document["instance"] = instance.json
             var remote = RemoteStages.Options()
             remote.provision = !noProvision
+            remote.deadline = SpotMarketStages.deadline(spec: document.spec, duration: duration.flatMap(SpotMarketStages.duration),
+                                                        justLaunched: justLaunched)
             // SSH (connect, host key, authentication) while the volumes
             // attach, and the volumes' tags while they are mounted: the
             // remote stages wait only for what they need.

@@ -24,6 +24,8 @@ struct Portal: ParsableCommand {
             ListCommand.self,
             SSHCommand.self,
             ChannelCommand.self,
+            WatchCommand.self,
+            ExtendCommand.self,
             VolumeCommand.self,
             PricesCommand.self,
             GCCommand.self,
