@@ -1051,12 +1051,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer(status, data, ctype)
 
     def answer(self, status, data, ctype="text/xml"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (a probe that reads a few bytes)
 
 
 class Server(http.server.ThreadingHTTPServer):
