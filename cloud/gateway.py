@@ -55,6 +55,7 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prices  # noqa: E402
 import profiles  # noqa: E402
+import snapshots  # noqa: E402
 import strict  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -552,6 +553,11 @@ def show_instance(twin, item, now, launching=False):
             set_text(item, "privateIpAddress", machine["address"])
             if shown == "running":
                 set_text(item, "ipAddress", machine["address"])
+            # moto's names (ec2-54-214-….compute-1.amazonaws.com) resolve nowhere; an
+            # instance without DNS names is reached at its address, as in a VPC whose
+            # DNS hostnames are off
+            set_text(item, "dnsName", "")
+            set_text(item, "privateDnsName", "")
         if shown == "pending":
             remove(item, "ipAddress")
     if rec.get("spot"):
@@ -761,9 +767,16 @@ def attach_volume(ctx, params, region):
                     return ctx.error("IncorrectState", f"Instance '{iid}' is not 'running'.")
     status, body = ctx.forward()
     if status == 200:
+        delay = ctx.profile.delay("attach")
         with ctx.twin.lock:
-            ctx.twin.attaching[vid] = ctx.now + ctx.profile.delay("attach")
+            ctx.twin.attaching[vid] = ctx.now + delay
             ctx.twin.detaching.pop(vid, None)
+        # For bin/bench's critical path: how long each volume's attachment takes.
+        timeline = ctx.twin.idir(iid, "timeline.json")
+        if os.path.exists(timeline):
+            t = read_json(timeline) or {}
+            t.setdefault("attach_delay", {})[vid] = delay
+            write_json(timeline, t)
         root = parse(body)
         if root is not None:
             set_text(root, "status", "attaching")
@@ -918,6 +931,7 @@ HANDLERS = {
     "DescribeVolumesModifications": describe_volumes_modifications,
     "GetConsoleOutput": get_console_output,
     "DescribeSpotPriceHistory": prices.handle,  # branch cost: a price history per type and zone
+    **snapshots.HANDLERS,
 }
 
 

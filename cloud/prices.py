@@ -293,6 +293,6 @@ def answer(params, region, now=None):
 
 
 def handle(context, params, region):
-    """The gateway's hook: (status, xml body). The clock is the gateway's when it has one."""
-    clock = getattr(context, "now", None)
-    return answer(params, region, clock() if callable(clock) else None)
+    """The gateway's hook: (status, xml body), at the moment the gateway took the request."""
+    now = getattr(context, "now", None)
+    return answer(params, region, now() if callable(now) else now)

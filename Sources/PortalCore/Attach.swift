@@ -133,7 +133,9 @@ extension PortalCloud {
                 requestID = answer["spotInstanceRequestSet"]?[0]?["spotInstanceRequestId"]?.stringValue
             }
             var fleetID = other.spotFleetRequestID
-            if fleetID == nil, requestID == nil, other.lifecycle == "spot" {
+            if fleetID == nil, other.spotRequestID == nil, other.lifecycle == "spot" {
+                // On AWS a spot instance names its request or carries its
+                // fleet's tag; without either, look for the fleet.
                 fleetID = try activeFleet(portal: document.name)
             }
             progress("terminating \(other.id)" + (requestID.map { " and cancelling \($0)" } ?? "")

@@ -252,13 +252,19 @@ extension PortalCloud {
         if let requestID {
             _ = try ec2("CancelSpotInstanceRequests", [("SpotInstanceRequestId.1", requestID)])
         }
-        if let fleetID {
-            _ = try ec2("CancelSpotFleetRequests", [("SpotFleetRequestId.1", fleetID), ("TerminateInstances", "true")])
-        }
-        guard let instanceID else { return }
         var options = LaunchOptions()
         options.timeout = timeout
-        _ = try eventually(instanceID, options: options) { try ec2("TerminateInstances", [("InstanceId.1", instanceID)]) }
+        if let instanceID {
+            _ = try eventually(instanceID, options: options) { try ec2("TerminateInstances", [("InstanceId.1", instanceID)]) }
+        }
+        // After the instance (a fleet of type `request` launches no
+        // replacement; moto fails to terminate an instance whose fleet is
+        // gone); the fleet terminates its instances only when we know of none.
+        if let fleetID {
+            _ = try ec2("CancelSpotFleetRequests", [("SpotFleetRequestId.1", fleetID),
+                                                    ("TerminateInstances", instanceID == nil ? "true" : "false")])
+        }
+        guard let instanceID else { return }
         let started = Date()
         var pause = options.firstPoll
         // Not cut short by the first Ctrl-C: this wait is the cleanup itself.

@@ -20,8 +20,11 @@ enum MountScript {
         # portal-mount holds stdin open while it waits: when it goes away
         # (Ctrl-C, a lost connection) stdin ends, and the script stops with
         # everything it started, its lock released.
-        ( cat >/dev/null 2>&1; kill -TERM 0 2>/dev/null ) &
+        # (Through fd 3: an asynchronous list's own stdin is /dev/null.)
+        exec 3<&0
+        ( cat <&3 >/dev/null 2>&1; kill -TERM 0 2>/dev/null ) &
         watcher=$!
+        exec 3<&-
         trap 'kill "$watcher" 2>/dev/null' EXIT
         vol=$1 requested=$2 mp=$3 owner=$4 group=$5 wait=$6
         # A relative mount point is in the remote user's home ($7, given before sudo).

@@ -109,6 +109,17 @@ public func sshArguments(target: SSHTarget, knownHosts: KnownHosts = .default, t
     return arguments
 }
 
+/// `portal ssh`'s two words, the portal and the tmux session, in either
+/// order Portal Gun 0.x took them: `NAME -t SESSION`, or `-t SESSION NAME`,
+/// where the word right after `-t` (`--tmux`) is the session.
+public func portalAndTmuxSession(_ words: (String, String?), arguments: [String]) -> (name: String, session: String?) {
+    guard let second = words.1,
+        let flag = arguments.firstIndex(where: { $0 == "-t" || $0 == "--tmux" }),
+        flag + 1 < arguments.count, arguments[flag + 1] == words.0
+    else { return words }
+    return (second, words.0)
+}
+
 /// `sshArguments` for a portal document.
 public func sshArguments(document: PortalDocument, knownHosts: KnownHosts = .default, tmux: String? = nil,
                          command: [String] = []) throws -> [String] {

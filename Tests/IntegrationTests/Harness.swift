@@ -160,6 +160,15 @@ extension LocalCloud {
         return run["gateway_port"] != nil
     }
 
+    /// What portal-mount says at first contact with an instance: verified against the
+    /// console's fingerprints, which the gateway serves once a machine is ready (without
+    /// it, moto's console has none: trusted on first use).
+    static func firstContact(_ instanceID: String) -> String {
+        reportsMachineAddresses && machines
+            ? "host key of \(instanceID) verified against the instance console's fingerprints"
+            : "trusting the host key of \(instanceID) on first use"
+    }
+
     /// A spec for the local cloud written exactly as one for AWS: the image, key pair,
     /// key, security group, zone and user that `bin/local-cloud up` exports, and no
     /// "ssh" section. (Until the gateway reports the machines' addresses, a machine is

@@ -219,13 +219,13 @@ struct MountSSHIntegrationTests {
         #expect(!LocalVolumes.isMounted(fixture.folder + "/no"))
     }
 
-    @Test("first contact is trusted on first use (moto's console has no fingerprints), said on stderr, and recorded by instance id")
+    @Test("first contact is checked against the console's fingerprints (trusted on first use where the console has none), said on stderr, and recorded by instance id")
     func trustOnFirstUse() throws {
         let fixture = try MountFixture()
         defer { fixture.cleanup() }
         let result = try fixture.mount(try fixture.document(volumes: [], setupCommands: ["true"]))
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("trusting the host key of \(fixture.instanceID) on first use"))
+        #expect(result.stderr.contains(LocalCloud.firstContact(fixture.instanceID)), "\(result.stderr)")
         let recorded = try String(contentsOfFile: fixture.knownHosts, encoding: .utf8)
         #expect(recorded.hasPrefix(fixture.instanceID + " ssh-ed25519 "))
         // OpenSSH finds it under the instance id.
@@ -269,7 +269,7 @@ struct MountSSHIntegrationTests {
                                   environment: environment)
         #expect(result.status == 7, "\(result.stderr)")
         #expect(result.stdout == "two words\n")
-        #expect(result.stderr.contains("trusting the host key of \(id) on first use"))
+        #expect(result.stderr.contains(LocalCloud.firstContact(id)), "\(result.stderr)")
         let again = try p.portal(["ssh", p.name, "--", "true && exit 3"], environment: environment)
         #expect(again.status == 3, "\(again.stderr)")
     }

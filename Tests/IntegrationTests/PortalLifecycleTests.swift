@@ -149,7 +149,7 @@ struct PortalLifecycleTests {
             #expect(!(volume["tagSet"]?.arrayValue ?? []).contains { $0["key"] == "mount-point" })
         }
         let closed = try p.portal(["info", p.name, "-f", "status"])
-        #expect(closed.stdout == "closed\n")
+        #expect(closed.stdout == "close\n")
         #expect(try p.portal(["info", p.name, "-f", "id"]).status == 1)
         let again = try p.portal(["close", p.name])
         #expect(again.status == 0)

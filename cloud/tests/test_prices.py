@@ -144,7 +144,7 @@ class SpotPriceHistoryTests(unittest.TestCase):
 
     def test_the_gateway_hook_uses_the_gateways_clock(self):
         class Context:
-            now = staticmethod(lambda: NOW)
+            now = NOW
         status, body = prices.handle(Context(), {"InstanceType.1": ["m5.large"], "StartTime": [str(NOW)]}, "us-east-1")
         self.assertEqual(status, 200)
         self.assertIn(b"<spotPriceHistorySet><item>", body)

@@ -99,9 +99,10 @@ struct ChannelCommand: ParsableCommand {
 
     /// `OUT '/home/me/src/' -> '/data/src'`.
     static func describe(_ channel: PortalSpec.Channel) -> String {
+        let remote = channel.remotePath.hasPrefix("/") ? channel.remotePath : "~/" + channel.remotePath
         let arrow = channel.direction == .out
-            ? "OUT '\(channel.localPath)' -> instance '\(channel.remotePath)'"
-            : "IN  instance '\(channel.remotePath)' -> '\(channel.localPath)'"
+            ? "OUT '\(channel.localPath)' -> instance '\(remote)'"
+            : "IN  instance '\(remote)' -> '\(channel.localPath)'"
         return arrow + (channel.recursive ? ", recursive" : "") + (channel.delete ? ", deleting" : "")
     }
 

@@ -9,7 +9,7 @@ struct GCCommand: ParsableCommand {
         commandName: "gc",
         abstract: "Find what you created with Portal Gun that is still there and billing, in every region.",
         discussion: """
-            Lists, in every region of the account (or only --region's with --only-region), \
+            Lists, in every region of the account (or those named with --only), \
             the resources tagged created-by your ARN: live instances (open portals included), \
             spot requests and spot fleets still open or active without a running instance, \
             volumes attached to nothing, and snapshots; each with its monthly cost and the \
@@ -33,8 +33,9 @@ struct GCCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "With --delete: delete without asking.")
     var yes = false
 
-    @Flag(help: "Look only in the region of --region (or the configured one).")
-    var onlyRegion = false
+    @Option(help: ArgumentHelp("Look only in this region (repeatable); default: every region of the account.",
+                               valueName: "region"))
+    var only: [String] = []
 
     @Flag(help: "Print a JSON array of what is found instead of a table.")
     var json = false
@@ -44,6 +45,9 @@ struct GCCommand: ParsableCommand {
 
     func validate() throws {
         if yes && !delete { throw ValidationError("--yes goes with --delete") }
+        for region in only where region.range(of: #"^[a-z]{2}(-[a-z]+)+-[0-9]$"#, options: .regularExpression) == nil {
+            throw ValidationError("invalid region '\(region)': expected a region such as eu-west-1")
+        }
     }
 
     func run() throws {
@@ -56,7 +60,7 @@ struct GCCommand: ParsableCommand {
             let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let collector = GarbageCollector(configuration: cloud.client.configuration, arn: try cloud.callerARN(),
                                              progress: cloud.progress)
-            let regions = onlyRegion ? [cloud.client.configuration.region] : try collector.regions()
+            let regions = only.isEmpty ? try collector.regions() : only
             cloud.progress("looking in \(regions.count) region\(regions.count == 1 ? "" : "s")")
             let (found, failures) = collector.scan(regions: regions)
             Stage.statusLine.finish()

@@ -145,7 +145,8 @@ struct OpenCommand: ParsableCommand {
         for volume in document.spec.persistentVolumes {
             let mount = mounts.first { $0["volume_id"]?.stringValue == volume.volumeID }
             let how = mount.map { ($0["formatted"]?.boolValue == true ? "formatted, " : "") + "mounted" } ?? "attached"
-            lines.append("  \(volume.volumeID)  \(volume.device) -> \(volume.mountPoint)  (\(how))")
+            let mounted = mount?["mount_point"]?.stringValue ?? volume.mountPoint
+            lines.append("  \(volume.volumeID)  \(volume.device) -> \(mounted)  (\(how))")
         }
         lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
             + String(format: "; %.1f s in all", total))

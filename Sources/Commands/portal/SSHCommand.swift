@@ -53,22 +53,11 @@ struct SSHCommand: ParsableCommand {
         }
     }
 
-    /// The portal and the session, in either order Portal Gun 0.x took them:
-    /// `NAME -t SESSION`, or `-t SESSION NAME`, where the word right after
-    /// -t is the session.
-    static func portalAndSession(_ words: (String, String?), arguments: [String]) -> (name: String, session: String?) {
-        guard let second = words.1,
-            let flag = arguments.firstIndex(where: { $0 == "-t" || $0 == "--tmux" }),
-            flag + 1 < arguments.count, arguments[flag + 1] == words.0
-        else { return words }
-        return (second, words.0)
-    }
-
     func run() throws {
         try Report.run {
             let terminator = CommandLine.arguments.firstIndex(of: "--") ?? CommandLine.arguments.endIndex
-            let (name, session) = Self.portalAndSession((portal.name, self.session),
-                                                        arguments: Array(CommandLine.arguments[..<terminator]))
+            let (name, session) = portalAndTmuxSession((portal.name, self.session),
+                                                       arguments: Array(CommandLine.arguments[..<terminator]))
             var document = try Porcelain.document(name)
             let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
             guard let instance = try cloud.findInstance(portal: document.name) else {

@@ -63,7 +63,7 @@ extension VolumeCommand {
                 tags, and is ready (available) when the command ends.
 
                 Asks on stdin for what is missing, as Portal Gun 0.x did, terminal or not: the \
-                name, the size and the availability zone (offering the region's zones); an empty \
+                name, the size and the availability zone (on a terminal, offering the region's zones); an empty \
                 answer takes the default. At the end of stdin the name is none and the size 50 GiB \
                 (with -S, the snapshot's), but a zone must be given. A zone outside the region is \
                 refused before anything is created.
@@ -133,11 +133,14 @@ extension VolumeCommand {
                 }
                 do {
                     if zone == nil {
-                        let zones = try volumes.availabilityZones()
-                        zone = try VolumePrompt.ask(
-                            "availability zone (\(zones.joined(separator: ", ")))", default: zones.first
-                        ) { answer in
-                            guard !answer.isEmpty, zones.isEmpty || zones.contains(answer) else {
+                        // A person is offered the region's zones; a script's answer is checked
+                        // without a call, so that no answer costs no call either.
+                        let zones = Terminal.stdinIsTerminal ? try volumes.availabilityZones() : []
+                        let offered = zones.isEmpty ? "" : " (\(zones.joined(separator: ", ")))"
+                        zone = try VolumePrompt.ask("availability zone" + offered, default: zones.first) { answer in
+                            guard !answer.isEmpty else { throw Failure("an availability zone is needed", status: .usage) }
+                            if zones.isEmpty { try VolumeInput.check(zone: answer, region: volumes.region) }
+                            guard zones.isEmpty || zones.contains(answer) else {
                                 throw Failure("unknown zone '\(answer)': expected one of \(zones.joined(separator: ", "))",
                                               status: .usage)
                             }
@@ -316,6 +319,8 @@ enum VolumePrompt {
                 FileHandle.standardError.write(Data("\n".utf8))
                 throw EndOfInput()
             }
+            // Off a terminal the answer is not echoed: show it, so that the log reads.
+            if !Terminal.stdinIsTerminal { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             var answer = line.trimmingCharacters(in: .whitespaces)
             if answer.isEmpty, let fallback { answer = fallback }
             do {
