@@ -24,6 +24,8 @@ What the behaviours add to moto (moto does every state change at once):
   submitted -> active with activity status pending_fulfillment -> fulfilled;
 - volumes `attaching` -> `attached`, `detaching` before available; AttachVolume to a
   pending instance is IncorrectState; ModifyVolume modifying -> optimizing -> completed;
+- terminated instances are `shutting-down` for the profile's delay, then `terminated`;
+- DescribeSpotPriceHistory: prices.py's made-up, deterministic history;
 - GetConsoleOutput: cloud-init's host key blocks from machine.json once the machine is
   ready (empty before); without a machine manager, moto's text;
 - spot interruptions: instances/<id>/interrupt.json (bin/local-cloud interrupt) marks
@@ -277,6 +279,13 @@ class Twin:
             rec = {"launched_at": t.get("launched_at", 0), "running_at": t.get("running_at", 0),
                    "visible_at": 0, "spot": None, "fleet": None}
         return rec
+
+    def shutting_down(self, ids, now):
+        """Terminated in moto at once; `shutting-down` for the profile's delay here."""
+        with self.lock:
+            for iid in ids:
+                rec = self.instances.setdefault(iid, self.record(iid))
+                rec.setdefault("terminated_at", now + self.profile.delay("shutting_down"))
 
     def state(self, iid, now):
         """'pending' or 'running' as the twin shows a live instance."""
@@ -532,6 +541,9 @@ def show_instance(twin, item, now, launching=False):
     rec = twin.record(iid)
     st = child(item, "instanceState")
     name = text(st, "name") if st is not None else None
+    if name == "terminated" and now < rec.get("terminated_at", 0):
+        set_text(st, "name", "shutting-down")
+        set_text(st, "code", "32")
     if name in LIVE:
         shown = "pending" if launching else twin.state(iid, now)
         set_text(st, "name", shown)
@@ -578,12 +590,13 @@ def describe_instances(ctx, params, region):
     flt = filters(params)
     wanted_states = flt.get("instance-state-name")
     rest = params
-    if wanted_states is not None and set(wanted_states) & set(LIVE):
-        # the twin decides pending or running: ask moto for both
+    if wanted_states is not None and set(wanted_states) & set(LIVE + ("shutting-down",)):
+        # the twin decides pending or running, shutting-down or terminated: ask moto for
+        # all of them, filter what it shows
         rest = dict(params)
         for i in range(1, len(flt) + 1):
             if rest[f"Filter.{i}.Name"][-1] == "instance-state-name":
-                vals = sorted(set(wanted_states) | set(LIVE))
+                vals = sorted(set(wanted_states) | set(LIVE) | {"shutting-down", "terminated"})
                 for k in [k for k in rest if k.startswith(f"Filter.{i}.Value.")]:
                     del rest[k]
                 for n, v in enumerate(vals):
@@ -611,10 +624,12 @@ def describe_instances(ctx, params, region):
 def terminate_instances(ctx, params, region):
     """moto 5.2.1 fails (HTTP 500, AttributeError) to terminate an instance of a fleet it
     has already cancelled; AWS answers as for any instance already terminated."""
+    ids = param_list(params, "InstanceId")
     status, body = ctx.forward()
+    if status == 200:
+        ctx.twin.shutting_down(ids, ctx.now)
     if status < 500:
         return status, body
-    ids = param_list(params, "InstanceId")
     st, data = ctx.twin.moto.call("DescribeInstances",
                                   {f"InstanceId.{n + 1}": i for n, i in enumerate(ids)}, region)
     root = parse(data) if st == 200 else None
@@ -635,6 +650,7 @@ def terminate_instances(ctx, params, region):
             s = ET.SubElement(item, name)
             set_text(s, "code", text(states[iid], "code"))
             set_text(s, "name", text(states[iid], "name"))
+    ctx.twin.shutting_down(ids, ctx.now)
     return 200, dump(answer)
 
 
@@ -722,6 +738,10 @@ def cancel_spot_fleet_requests(ctx, params, region):
     before = {text(i, "spotFleetRequestId"): i
               for i in (items(parse(data), "spotFleetRequestConfigSet") if st == 200 else [])}
     status, body = ctx.forward()
+    if status == 200 and (params.get("TerminateInstances") or [""])[0] == "true":
+        with twin.lock:
+            theirs = [i for i, r in twin.instances.items() if r.get("fleet") in asked]
+        twin.shutting_down(theirs, ctx.now)
     if status == 200:
         with twin.lock:
             for fid in asked:
@@ -910,7 +930,7 @@ HANDLERS = {
     "ModifyVolume": modify_volume,
     "DescribeVolumesModifications": describe_volumes_modifications,
     "GetConsoleOutput": get_console_output,
-    "DescribeSpotPriceHistory": prices.handle,
+    "DescribeSpotPriceHistory": prices.handle,  # branch cost: a price history per type and zone
     **snapshots.HANDLERS,
 }
 
@@ -926,12 +946,15 @@ def ticker(twin, stop):
                 continue
             doc = read_json(path) or {}
             if time.time() >= doc.get("terminate_at", float("inf")):
+                # what the twin shows first: nobody sees it terminated but not interrupted
+                twin.interrupted.add(iid)
+                twin.shutting_down([iid], time.time())
                 try:
                     st, data = twin.moto.call("TerminateInstances", {"InstanceId.1": iid})
                 except OSError as e:
-                    log(f"interruption of {iid}: moto: {e}")
+                    log(f"interruption of {iid}: moto: {e}; trying again")
+                    twin.interrupted.discard(iid)
                     continue
-                twin.interrupted.add(iid)
                 log(f"interruption: terminated {iid} (moto answered {st})")
 
 
@@ -1042,12 +1065,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer(status, data, ctype)
 
     def answer(self, status, data, ctype="text/xml"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (a probe that reads a few bytes)
 
 
 class Server(http.server.ThreadingHTTPServer):

@@ -26,6 +26,8 @@ The ranges, and where they come from:
 - consistency: EC2 API Reference, "Eventual consistency": a resource just created may
   be unknown to Describe calls for a short time (InvalidInstanceID.NotFound); about a
   second or two.
+- shutting_down: a terminated instance is `shutting-down` before `terminated` (EC2 User
+  Guide, "Instance lifecycle"); a few seconds in practice.
 - interruption_notice: the Spot Instance interruption notice is "a warning that is
   issued two minutes before Amazon EC2 stops or terminates your Spot Instance"
   (EC2 User Guide, "Spot Instance interruption notices").
@@ -44,6 +46,7 @@ AWS = {
     "modify_modifying": (3.0, 10.0),
     "modify_optimizing": (10.0, 30.0),
     "consistency": (0.5, 2.0),
+    "shutting_down": (2.0, 8.0),
     "interruption_notice": (120.0, 120.0),
 }
 

@@ -165,6 +165,7 @@ struct CostIntegrationTests {
         ])["instancesSet"]?[0]?["instanceId"]?.stringValue)
         defer { _ = try? Self.ec2("TerminateInstances", ["InstanceIds": [.string(instance)]]) }
         let mine = try Self.createVolume(tag: tag)
+        try VolumeIntegrationTests.waitUntilRunning(instance)  // AWS: IncorrectState while pending
         try Self.ec2("AttachVolume", ["VolumeId": .string(mine), "InstanceId": .string(instance), "Device": "/dev/xvdf"])
         defer { _ = try? Self.ec2("DetachVolume", ["VolumeId": .string(mine)]) }
         let inUse = try run("portal", ["volume", "move", mine, "-z", "us-east-1a", "--yes"])

@@ -56,7 +56,10 @@ class EntryPoint(unittest.TestCase):
         again = lc(self.state, "up", "--profile", "instant")
         self.assertEqual(again.returncode, 64)
         self.assertIn("run `bin/local-cloud down` first", again.stderr)
-        self.assertEqual(lc(self.state, "status").returncode, 0)
+        status = lc(self.state, "status")
+        self.assertEqual(status.returncode, 0)
+        self.assertRegex(status.stdout, r"gateway +pid \d+ +http://127\.0\.0\.1:%d  profile aws, "
+                         r"time scale 0\.02  \(answering\)" % r["gateway_port"])
 
     def test_the_endpoint_is_strict(self):
         import urllib.request

@@ -112,6 +112,14 @@ class Instant(harness.GatewayCase):
         self.assertEqual(c["SpotFleetRequestState"], "cancelled")
         self.assertEqual(self.describe(a["InstanceId"])["State"]["Name"], "terminated")
 
+    def test_spot_price_history_is_prices_py(self):
+        history = self.ec2.describe_spot_price_history(InstanceTypes=["m5.large"],
+                                                       ProductDescriptions=["Linux/UNIX"],
+                                                       AvailabilityZone="us-east-1a")
+        prices = history["SpotPriceHistory"]
+        self.assertGreater(len(prices), 24)  # an hourly history; moto has one price
+        self.assertEqual({p["AvailabilityZone"] for p in prices}, {"us-east-1a"})
+
     def test_console_output_without_machines_is_motos(self):
         i = self.launch()
         out = self.ec2.get_console_output(InstanceId=i["InstanceId"])
@@ -124,6 +132,7 @@ class Timed(harness.GatewayCase):
         "spot_evaluation": (0.3, 0.3), "spot_fulfilment": (0.3, 0.3), "pending": (1.5, 1.5),
         "ssh": (0.1, 0.1), "attach": (0.4, 0.4), "detach": (0.4, 0.4),
         "modify_modifying": (0.3, 0.3), "modify_optimizing": (0.3, 0.3), "consistency": (0.5, 0.5),
+        "shutting_down": (0.4, 0.4),
         "interruption_notice": (1.0, 1.0)})
 
     def states(self, fn, until, timeout=5):
@@ -184,6 +193,20 @@ class Timed(harness.GatewayCase):
         self.assertEqual(self.ec2.detach_volume(VolumeId=vol, InstanceId=iid)["State"], "detaching")
         self.assertEqual(self.states(attachment, "none"), ["detaching", "none"])
         self.assertEqual(self.ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["State"], "available")
+
+    def test_terminated_is_shutting_down_first(self):
+        iid = self.moto.run_instances(ImageId=self.image(), MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        self.ec2.terminate_instances(InstanceIds=[iid])
+
+        def listed(state):
+            return [i["InstanceId"] for r in self.ec2.describe_instances(Filters=[
+                {"Name": "instance-state-name", "Values": [state]}])["Reservations"]
+                for i in r["Instances"]]
+        self.assertEqual(listed("shutting-down"), [iid])
+        self.assertEqual(listed("terminated"), [])
+        self.assertEqual(self.states(self.instance_state(iid), "terminated"),
+                         ["shutting-down", "terminated"])
+        self.assertEqual(listed("terminated"), [iid])
 
     def test_spot_request_status_codes_over_time(self):
         r = self.ec2.request_spot_instances(InstanceCount=1, LaunchSpecification={
