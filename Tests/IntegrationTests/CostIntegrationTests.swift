@@ -218,3 +218,96 @@ struct CostIntegrationTests {
         #expect(try Self.snapshots(movedFrom: old).isEmpty)
     }
 }
+
+/// `portal gc` in two regions no other test uses, so that --delete --yes
+/// deletes nothing another test is working with.
+@Suite(.enabled(if: LocalCloud.available), .serialized)
+struct GCIntegrationTests {
+    static let regions = ["ap-southeast-2", "sa-east-1"]
+    typealias C = CostIntegrationTests
+
+    static func image(_ region: String) throws -> String {
+        let images = try C.ec2("DescribeImages", ["Filters": [["Name": "name", "Values": ["ubuntu/images/*"]]]], region: region)
+        return try #require(images["imagesSet"]?[0]?["imageId"]?.stringValue)
+    }
+
+    static func gc(_ arguments: [String] = []) throws -> Run {
+        try run("portal", ["gc"] + regions.flatMap { ["--only", $0] } + arguments)
+    }
+
+    @Test("gc finds a forgotten instance, a fleet left active, an unattached volume and a snapshot in two regions, deletes them with --delete --yes, and leaves a volume not tagged as yours")
+    func findsAndDeletes() throws {
+        let arn = try VolumeIntegrationTests.callerARN()
+        let (east, south) = (Self.regions[0], Self.regions[1])
+        let mine = ["created-by": arn, "portal-name": "gc-it"]
+        // A forgotten instance, in the first region.
+        let instance = try #require(try C.ec2("RunInstances", [
+            "ImageId": .string(try Self.image(east)), "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro",
+            "TagSpecifications": [C.tagged(mine, "instance")],
+        ], region: east)["instancesSet"]?[0]?["instanceId"]?.stringValue)
+        // A fleet whose instance was terminated by hand: left active, in the second region.
+        let fleet = try #require(try C.ec2("RequestSpotFleet", [
+            "SpotFleetRequestConfig": [
+                "IamFleetRole": "arn:aws:iam::123456789012:role/fleet", "TargetCapacity": 1, "Type": "request",
+                "AllocationStrategy": "lowestPrice",  // AWS defaults it; moto 5.2 fails with a 500 without it
+                "LaunchSpecifications": [["ImageId": .string(try Self.image(south)), "InstanceType": "t3.micro"]],
+                "TagSpecifications": [C.tagged(mine, "spot-fleet-request")],
+            ],
+        ], region: south)["spotFleetRequestId"]?.stringValue)
+        let fleetInstances = try C.ec2("DescribeSpotFleetInstances", ["SpotFleetRequestId": .string(fleet)], region: south)
+        for item in fleetInstances["activeInstanceSet"]?.arrayValue ?? [] {
+            try C.ec2("TerminateInstances", ["InstanceIds": [item["instanceId"] ?? ""]], region: south)
+        }
+        // An unattached volume of mine, its snapshot, and a volume of someone else's, in the second region.
+        let volume = try #require(try C.ec2("CreateVolume", [
+            "Size": 3, "AvailabilityZone": .string(south + "a"), "VolumeType": "gp3",
+            "TagSpecifications": [C.tagged(["created-by": arn, "Name": "old-experiment"], "volume")],
+        ], region: south)["volumeId"]?.stringValue)
+        let snapshot = try #require(try C.ec2("CreateSnapshot", [
+            "VolumeId": .string(volume), "TagSpecifications": [C.tagged(["created-by": arn], "snapshot")],
+        ], region: south)["snapshotId"]?.stringValue)
+        let theirs = try #require(try C.ec2("CreateVolume", [
+            "Size": 1, "AvailabilityZone": .string(south + "a"),
+            "TagSpecifications": [C.tagged(["created-by": VolumeIntegrationTests.stranger], "volume")],
+        ], region: south)["volumeId"]?.stringValue)
+        let untagged = try #require(try C.ec2("CreateVolume", ["Size": 1, "AvailabilityZone": .string(south + "b")],
+                                              region: south)["volumeId"]?.stringValue)
+        defer {
+            for id in [theirs, untagged, volume] { _ = try? C.ec2("DeleteVolume", ["VolumeId": .string(id)], region: south) }
+            _ = try? C.ec2("DeleteSnapshot", ["SnapshotId": .string(snapshot)], region: south)
+            _ = try? C.ec2("TerminateInstances", ["InstanceIds": [.string(instance)]], region: east)
+            _ = try? C.ec2("CancelSpotFleetRequests", ["SpotFleetRequestIds": [.string(fleet)], "TerminateInstances": false],
+                           region: south)
+        }
+
+        let listed = try Self.gc()
+        #expect(listed.status == 1, "something billing: exit 1; \(listed.stderr)")
+        for (id, kind, region) in [(instance, "instance", east), (fleet, "spot fleet", south), (volume, "volume", south),
+                                   (snapshot, "snapshot", south)] {
+            #expect(listed.stdout.split(separator: "\n").contains { $0.hasPrefix(region) && $0.contains(kind) && $0.contains(id) },
+                    "\(kind) \(id) listed:\n\(listed.stdout)")
+        }
+        #expect(!listed.stdout.contains(theirs) && !listed.stdout.contains(untagged))
+        #expect(listed.stdout.contains("'old-experiment', 3 GiB gp3 in \(south)a"))
+        #expect(listed.stdout.contains("total: 1 instance, 1 spot fleet, 1 volume, 1 snapshot in 2 regions"))
+
+        let json = try #require(try Self.gc(["--json"]).json?.arrayValue)
+        #expect(json.count == 4)
+        let volumeRow = try #require(json.first { $0["id"] == .string(volume) })
+        #expect(volumeRow["kind"] == "volume" && volumeRow["region"] == .string(south))
+        #expect((volumeRow["monthly_cost"]?.doubleValue ?? 0) > 0)
+
+        #expect(try Self.gc(["--delete"]).status == 64, "--delete without a terminal nor --yes is refused")
+
+        let deleted = try Self.gc(["--delete", "--yes"])
+        #expect(deleted.status == 0, "everything found was deleted: \(deleted.stderr)")
+        for id in [instance, fleet, volume, snapshot] { #expect(deleted.stderr.contains("deleted"), "\(id)"); #expect(deleted.stderr.contains(id)) }
+
+        let after = try Self.gc()
+        #expect(after.status == 0, "nothing left: \(after.stdout)")
+        let states = try C.ec2("DescribeInstances", ["InstanceIds": [.string(instance)]], region: east)
+        #expect(states["reservationSet"]?[0]?["instancesSet"]?[0]?["instanceState"]?["name"] == "terminated")
+        let left = try C.ec2("DescribeVolumes", ["VolumeIds": [.string(theirs), .string(untagged)]], region: south)
+        #expect(left["volumeSet"]?.arrayValue?.count == 2, "volumes not tagged as yours are left alone")
+    }
+}
