@@ -311,3 +311,57 @@ struct GCIntegrationTests {
         #expect(left["volumeSet"]?.arrayValue?.count == 2, "volumes not tagged as yours are left alone")
     }
 }
+
+/// A move keeps the data: written through a mount before, read through a mount after.
+@Suite(.enabled(if: LocalCloud.available && LocalVolumes.available))
+struct VolumeMoveDataTests {
+    @Test("a volume moved to another zone and back keeps its data: the checksum of a file read through a mount is the same, and its tags are carried")
+    func dataIntact() throws {
+        let fixture = try MountFixture()
+        defer { fixture.cleanup() }
+        let volume = try fixture.createVolume()
+        let arn = try VolumeIntegrationTests.callerARN()
+        try CostIntegrationTests.ec2("CreateTags", ["Resources": [.string(volume)], "Tags": [
+            ["Key": "created-by", "Value": .string(arn)], ["Key": "project", "Value": "move-data"],
+        ]])
+        try fixture.attach(volume)
+        let mountPoint = fixture.folder + "/data"
+        let first = try fixture.mount(try fixture.document(volumes: [(volume, "/dev/xvdf", mountPoint)]))
+        #expect(first.status == 0, "\(first.stderr)")
+        var bytes = [UInt8](repeating: 0, count: 1 << 20)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        try Data(bytes).write(to: URL(fileURLWithPath: mountPoint + "/weights.bin"))
+        let before = try run("/usr/bin/sha256sum", [mountPoint + "/weights.bin"]).stdout.prefix(64)
+        try fixture.detach(volume)
+
+        var moved: [String] = []
+        defer {
+            for id in moved where (try? CostIntegrationTests.ec2("DeleteVolume", ["VolumeId": .string(id)])) != nil {
+                if let cloud = LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] {
+                    try? FileManager.default.removeItem(atPath: cloud + "/volumes/\(id).img")
+                }
+            }
+        }
+        var current = volume
+        for zone in ["us-east-1b", "us-east-1a"] {
+            let result = try run("portal", ["volume", "move", current, "-z", zone, "--yes"])
+            #expect(result.status == 0, "\(result.stderr)")
+            current = result.stdout.trimmingCharacters(in: .newlines)
+            moved.append(current)
+        }
+        let copy = try #require(try VolumeIntegrationTests.describe(current))
+        #expect(copy["availabilityZone"] == "us-east-1a")
+        let tags = Dictionary((copy["tagSet"]?.arrayValue ?? []).map { ($0["key"]?.stringValue ?? "", $0["value"]?.stringValue ?? "") },
+                              uniquingKeysWith: { a, _ in a })
+        #expect(tags["project"] == "move-data" && tags["created-by"] == arn)
+        #expect(try VolumeIntegrationTests.describe(volume) == nil, "the original is deleted")
+
+        try fixture.attach(current)
+        let second = try fixture.mount(try fixture.document(volumes: [(current, "/dev/xvdf", mountPoint)]))
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.json?["mounts"]?[0]?["formatted"] == false, "the copy holds the file system: not formatted")
+        let after = try run("/usr/bin/sha256sum", [mountPoint + "/weights.bin"]).stdout.prefix(64)
+        #expect(before.count == 64 && after == before)
+        try fixture.detach(current)
+    }
+}
