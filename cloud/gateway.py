@@ -17,8 +17,9 @@ What the behaviours add to moto (moto does every state change at once):
   the instance-id filter), fulfilled at once, as RunInstances only returns when it is;
 - instances are `pending` until the timeline's running_at has passed and, when the
   machine manager runs, its machine.json exists; they carry instanceLifecycle=spot
-  and spotInstanceRequestId; a new instance id is unknown to DescribeInstances for the
-  profile's consistency delay (InvalidInstanceID.NotFound), as AWS documents;
+  and spotInstanceRequestId; a new instance id is unknown to DescribeInstances,
+  CreateTags and AttachVolume for the profile's consistency delay
+  (InvalidInstanceID.NotFound), as AWS documents;
 - spot fleets: instances tagged aws:ec2spot:fleet-request-id, fleet state
   submitted -> active with activity status pending_fulfillment -> fulfilled;
 - volumes `attaching` -> `attached`, `detaching` before available; AttachVolume to a
@@ -540,6 +541,11 @@ def show_instance(twin, item, now, launching=False):
             set_text(item, "privateIpAddress", machine["address"])
             if shown == "running":
                 set_text(item, "ipAddress", machine["address"])
+            # moto's names (ec2-54-214-….compute-1.amazonaws.com) resolve nowhere; an
+            # instance without DNS names is reached at its address, as in a VPC whose
+            # DNS hostnames are off
+            set_text(item, "dnsName", "")
+            set_text(item, "privateDnsName", "")
         if shown == "pending":
             remove(item, "ipAddress")
     if rec.get("spot"):
@@ -548,15 +554,27 @@ def show_instance(twin, item, now, launching=False):
     return name
 
 
+def not_yet_known(ctx, ids):
+    """AWS's answer to a call naming instances too new to be known everywhere yet
+    (eventual consistency), or None."""
+    unseen = [i for i in ids if i.startswith("i-") and ctx.twin.record(i)["visible_at"] > ctx.now]
+    if not unseen:
+        return None
+    return ctx.error("InvalidInstanceID.NotFound",
+                     f"The instance ID '{unseen[0]}' does not exist" if len(unseen) == 1
+                     else f"The instance IDs '{', '.join(unseen)}' do not exist")
+
+
+def create_tags(ctx, params, region):
+    return not_yet_known(ctx, param_list(params, "ResourceId"))
+
+
 def describe_instances(ctx, params, region):
     twin = ctx.twin
     now = ctx.now
-    asked = param_list(params, "InstanceId")
-    unseen = [i for i in asked if twin.record(i)["visible_at"] > now]
-    if unseen:
-        return ctx.error("InvalidInstanceID.NotFound",
-                         f"The instance ID '{unseen[0]}' does not exist" if len(unseen) == 1
-                         else f"The instance IDs '{', '.join(unseen)}' do not exist")
+    refused = not_yet_known(ctx, param_list(params, "InstanceId"))
+    if refused:
+        return refused
     flt = filters(params)
     wanted_states = flt.get("instance-state-name")
     rest = params
@@ -588,6 +606,36 @@ def describe_instances(ctx, params, region):
         if iset is not None and len(iset) == 0:
             rset.remove(res)
     return 200, dump(root)
+
+
+def terminate_instances(ctx, params, region):
+    """moto 5.2.1 fails (HTTP 500, AttributeError) to terminate an instance of a fleet it
+    has already cancelled; AWS answers as for any instance already terminated."""
+    status, body = ctx.forward()
+    if status < 500:
+        return status, body
+    ids = param_list(params, "InstanceId")
+    st, data = ctx.twin.moto.call("DescribeInstances",
+                                  {f"InstanceId.{n + 1}": i for n, i in enumerate(ids)}, region)
+    root = parse(data) if st == 200 else None
+    states = {}
+    for res in items(root, "reservationSet") if root is not None else []:
+        for item in items(res, "instancesSet"):
+            states[text(item, "instanceId")] = child(item, "instanceState")
+    if set(states) != set(ids) or any(text(s, "name") not in ("shutting-down", "terminated")
+                                      for s in states.values()):
+        return status, body
+    answer = element(f'<TerminateInstancesResponse xmlns="{NS}"><requestId>{uuid.uuid4()}'
+                     "</requestId><instancesSet/></TerminateInstancesResponse>")
+    the_set = child(answer, "instancesSet")
+    for iid in ids:
+        item = ET.SubElement(the_set, "item")
+        set_text(item, "instanceId", iid)
+        for name in ("currentState", "previousState"):
+            s = ET.SubElement(item, name)
+            set_text(s, "code", text(states[iid], "code"))
+            set_text(s, "name", text(states[iid], "name"))
+    return 200, dump(answer)
 
 
 def request_spot_fleet(ctx, params, region):
@@ -686,6 +734,9 @@ def cancel_spot_fleet_requests(ctx, params, region):
 def attach_volume(ctx, params, region):
     iid = (params.get("InstanceId") or [""])[0]
     vid = (params.get("VolumeId") or [""])[0]
+    refused = not_yet_known(ctx, [iid])
+    if refused:
+        return refused
     st, data = ctx.twin.moto.call("DescribeInstances", {"InstanceId.1": iid}, region)
     root = parse(data) if st == 200 else None
     if root is not None:
@@ -696,9 +747,16 @@ def attach_volume(ctx, params, region):
                     return ctx.error("IncorrectState", f"Instance '{iid}' is not 'running'.")
     status, body = ctx.forward()
     if status == 200:
+        delay = ctx.profile.delay("attach")
         with ctx.twin.lock:
-            ctx.twin.attaching[vid] = ctx.now + ctx.profile.delay("attach")
+            ctx.twin.attaching[vid] = ctx.now + delay
             ctx.twin.detaching.pop(vid, None)
+        # For bin/bench's critical path: how long each volume's attachment takes.
+        timeline = ctx.twin.idir(iid, "timeline.json")
+        if os.path.exists(timeline):
+            t = read_json(timeline) or {}
+            t.setdefault("attach_delay", {})[vid] = delay
+            write_json(timeline, t)
         root = parse(body)
         if root is not None:
             set_text(root, "status", "attaching")
@@ -836,10 +894,12 @@ def get_console_output(ctx, params, region):
 
 HANDLERS = {
     "RunInstances": run_instances,
+    "CreateTags": create_tags,
     "DescribeInstances": describe_instances,
     "RequestSpotInstances": request_spot_instances,
     "DescribeSpotInstanceRequests": describe_spot_instance_requests,
     "CancelSpotInstanceRequests": cancel_spot_instance_requests,
+    "TerminateInstances": terminate_instances,
     "RequestSpotFleet": request_spot_fleet,
     "DescribeSpotFleetInstances": describe_spot_fleet_instances,
     "DescribeSpotFleetRequests": describe_spot_fleet_requests,

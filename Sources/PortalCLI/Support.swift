@@ -13,7 +13,8 @@ public enum Report {
     public static func error(_ message: String, hints: [String] = []) {
         Stage.statusLine.finish()
         let label = StatusLine.colourAllowed ? "\u{1B}[31merror\u{1B}[0m" : "error"
-        Terminal.stderr("\(program): \(label): \(message)")
+        // Several problems (a spec's), one a line, each labelled.
+        for line in message.split(separator: "\n") { Terminal.stderr("\(program): \(label): \(line)") }
         for hint in hints { Terminal.stderr("  \(hint)") }
     }
 

@@ -123,7 +123,7 @@ class Timed(harness.GatewayCase):
     PROFILE = Profile("aws", 1.0, ranges={
         "spot_evaluation": (0.3, 0.3), "spot_fulfilment": (0.3, 0.3), "pending": (1.5, 1.5),
         "ssh": (0.1, 0.1), "attach": (0.4, 0.4), "detach": (0.4, 0.4),
-        "modify_modifying": (0.3, 0.3), "modify_optimizing": (0.3, 0.3), "consistency": (0.3, 0.3),
+        "modify_modifying": (0.3, 0.3), "modify_optimizing": (0.3, 0.3), "consistency": (0.5, 0.5),
         "interruption_notice": (1.0, 1.0)})
 
     def states(self, fn, until, timeout=5):
@@ -151,6 +151,9 @@ class Timed(harness.GatewayCase):
     def test_new_instance_is_not_found_then_pending_then_running(self):
         t0 = time.time()
         i = self.ec2.run_instances(ImageId=self.image(), MinCount=1, MaxCount=1)["Instances"][0]
+        self.assertEqual(code_of(lambda: self.ec2.create_tags(
+            Resources=[i["InstanceId"]], Tags=[{"Key": "a", "Value": "b"}])),
+            ("InvalidInstanceID.NotFound", f"The instance ID '{i['InstanceId']}' does not exist"))
         seen = self.states(self.instance_state(i["InstanceId"]), "running")
         self.assertEqual(seen, ["InvalidInstanceID.NotFound", "pending", "running"])
         self.assertGreaterEqual(time.time() - t0, 1.5)

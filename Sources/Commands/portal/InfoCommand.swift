@@ -11,7 +11,7 @@ struct InfoCommand: ParsableCommand {
         abstract: "Show a portal: open or closed, its instance, its volumes, how to connect.",
         discussion: """
             With -f FIELD, print just that value, for scripts (as Portal Gun always did): \
-            name, status (open or closed), id, type, user, host, ip, remote (user@host), key \
+            name, status (open or close, Portal Gun 0.x's words), id, type, user, host, ip, remote (user@host), key \
             (the identity file). A field with no value (the id of a closed portal) prints \
             nothing and exits 1.
             """)
@@ -43,7 +43,7 @@ struct InfoCommand: ParsableCommand {
             if let field {
                 let value: String? = switch field {
                 case .name: document.name
-                case .status: instance == nil ? "closed" : "open"
+                case .status: instance == nil ? "close" : "open"
                 case .id: instance?.id
                 case .type: instance?.type ?? spec.spotInstance.instanceType
                 case .user: spec.spotInstance.remoteUser
@@ -69,6 +69,8 @@ struct InfoCommand: ParsableCommand {
                 object["volumes"] = .array(zip(spec.persistentVolumes, volumes).map { wanted, volume in
                     ["volume_id": .string(wanted.volumeID), "device": .string(wanted.device),
                      "mount_point": .string(wanted.mountPoint),
+                     "name": Tag.dictionary(volume["tagSet"])[Tag.name].map(JSON.string) ?? .null,
+                     "size_gib": volume["size"] ?? .null,
                      "state": volume["status"] ?? .null,
                      "attached_to": volume["attachmentSet"]?[0]?["instanceId"] ?? .null]
                 })
@@ -98,7 +100,9 @@ struct InfoCommand: ParsableCommand {
             if let ip = instance.publicIP { lines.append("  address   \(instance.publicDNS ?? ip)  \(ip)") }
             for (wanted, volume) in zip(spec.persistentVolumes, volumes) {
                 let state = volume["attachmentSet"]?[0]?["status"]?.stringValue ?? volume["status"]?.stringValue ?? "?"
-                lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(state))")
+                let name = Tag.dictionary(volume["tagSet"])[Tag.name].map { "\($0), " } ?? ""
+                let size = volume["size"]?.intValue.map { "\($0) GiB, " } ?? ""
+                lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(name)\(size)\(state))")
             }
             if let cost {
                 lines.append("  cost      " + (cost.pricePerHour.map { "\(perHour($0)) now, " } ?? "")
