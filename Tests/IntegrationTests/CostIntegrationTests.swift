@@ -312,8 +312,9 @@ struct GCIntegrationTests {
     }
 }
 
-/// A move keeps the data: written through a mount before, read through a mount after.
-@Suite(.enabled(if: LocalCloud.available && LocalVolumes.available))
+/// A move keeps the data: written through a mount before, read through a mount after,
+/// on the instance's machine (its files seen through /proc/<its PID 1>/root).
+@Suite(.enabled(if: LocalCloud.available && LocalVolumes.available && LocalCloud.machines))
 struct VolumeMoveDataTests {
     @Test("a volume moved to another zone and back keeps its data: the checksum of a file read through a mount is the same, and its tags are carried")
     func dataIntact() throws {
@@ -330,8 +331,9 @@ struct VolumeMoveDataTests {
         #expect(first.status == 0, "\(first.stderr)")
         var bytes = [UInt8](repeating: 0, count: 1 << 20)
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-        try Data(bytes).write(to: URL(fileURLWithPath: mountPoint + "/weights.bin"))
-        let before = try run("/usr/bin/sha256sum", [mountPoint + "/weights.bin"]).stdout.prefix(64)
+        let file = fixture.machine.path(mountPoint + "/weights.bin")
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let before = try run("/usr/bin/sha256sum", [file]).stdout.prefix(64)
         try fixture.detach(volume)
 
         var moved: [String] = []
@@ -360,7 +362,7 @@ struct VolumeMoveDataTests {
         let second = try fixture.mount(try fixture.document(volumes: [(current, "/dev/xvdf", mountPoint)]))
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.json?["mounts"]?[0]?["formatted"] == false, "the copy holds the file system: not formatted")
-        let after = try run("/usr/bin/sha256sum", [mountPoint + "/weights.bin"]).stdout.prefix(64)
+        let after = try run("/usr/bin/sha256sum", [file]).stdout.prefix(64)
         #expect(before.count == 64 && after == before)
         try fixture.detach(current)
     }
