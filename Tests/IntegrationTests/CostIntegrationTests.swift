@@ -78,7 +78,8 @@ struct CostIntegrationTests {
         let prices = rows.compactMap { $0["price"]?.doubleValue }
         #expect(Set(prices).count > 1, "zones differ in price: \(prices)")
         #expect(rows.filter { $0["cheapest"] == true }.count == 1)
-        #expect(rows.first { $0["zone"] == "us-east-1c" }?["your_volumes"] == [.string(volume)])
+        #expect(rows.first { $0["zone"] == "us-east-1c" }?["your_volumes"]?.arrayValue?.contains(.string(volume)) == true)
+        #expect(rows.first { $0["zone"] == "us-east-1c" }?["your_volumes"]?.arrayValue?.allSatisfy { $0.stringValue?.hasPrefix("vol-") == true } == true)
         let newest = rows.compactMap { $0["timestamp"]?.stringValue }.max() ?? ""
         let now = ISO8601DateFormatter().string(from: Date())
         #expect(newest <= now && newest > ISO8601DateFormatter().string(from: Date().addingTimeInterval(-7200)),
@@ -159,11 +160,16 @@ struct CostIntegrationTests {
         #expect(try Self.volumes(tag: tag).count == 1)
 
         let image = try EC2.imageID.get()
-        let instance = try #require(try Self.ec2("RunInstances", [
-            "ImageId": .string(image), "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro",
-            "Placement": ["AvailabilityZone": "us-east-1b"],
-        ])["instancesSet"]?[0]?["instanceId"]?.stringValue)
+        var launch: JSON = ["ImageId": .string(image), "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro",
+                            "Placement": ["AvailabilityZone": "us-east-1b"]]
+        if let key = LocalCloud.environment["PORTAL_LOCAL_KEY_PAIR"] { launch["KeyName"] = .string(key) }
+        let instance = try #require(try Self.ec2("RunInstances", launch)["instancesSet"]?[0]?["instanceId"]?.stringValue)
         defer { _ = try? Self.ec2("TerminateInstances", ["InstanceIds": [.string(instance)]]) }
+        // AWS attaches only to a running instance (the twin's machine takes a moment to boot).
+        #expect(waitUntil(seconds: 60) {
+            let state = try? Self.ec2("DescribeInstances", ["InstanceIds": [.string(instance)]])
+            return state?["reservationSet"]?[0]?["instancesSet"]?[0]?["instanceState"]?["name"] == "running"
+        })
         let mine = try Self.createVolume(tag: tag)
         try Self.ec2("AttachVolume", ["VolumeId": .string(mine), "InstanceId": .string(instance), "Device": "/dev/xvdf"])
         defer { _ = try? Self.ec2("DetachVolume", ["VolumeId": .string(mine)]) }
