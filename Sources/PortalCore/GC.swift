@@ -191,8 +191,11 @@ public struct GarbageCollector: Sendable {
         case .instance:
             try PortalCloud(client: ec2).cleanUp(instanceID: item.id, requestID: item.spotRequestID, fleetID: item.fleetID)
         case .fleet:
+            // Its instances go with it, if it launched any since the scan.
+            let running = try ec2.call("DescribeSpotFleetInstances", QueryParameters([("SpotFleetRequestId", item.id)]))
+            let any = !(running["activeInstanceSet"]?.arrayValue ?? []).isEmpty
             _ = try ec2.call("CancelSpotFleetRequests", QueryParameters([
-                ("SpotFleetRequestId.1", item.id), ("TerminateInstances", "true"),
+                ("SpotFleetRequestId.1", item.id), ("TerminateInstances", any ? "true" : "false"),
             ]))
         case .spotRequest:
             _ = try ec2.call("CancelSpotInstanceRequests", QueryParameters([("SpotInstanceRequestId.1", item.id)]))

@@ -4,9 +4,12 @@ import Foundation
 /// monthly cost of volumes and snapshots (`portal info`, `portal gc`).
 ///
 /// Source: the Amazon EBS pricing page (aws.amazon.com/ebs/pricing), prices
-/// per GiB-month in US dollars, as published on 2026-06-01 (unchanged since
-/// gp3 came out in December 2020). Regions not listed here are priced as
-/// us-east-1, and say so. AWS bills by the second; a "month" here is 730 hours.
+/// per GiB-month in US dollars. The us-east-1 figures are AWS's list prices
+/// since gp3 came out (December 2020); the eu-west-1 and eu-central-1 rows are
+/// less sure. The table was written without network access, so `date` is when
+/// it was written, not a checked publication date: compare with the page
+/// before relying on it. Regions not listed here are priced as us-east-1, and
+/// say so. AWS bills by the second; a "month" here is 730 hours.
 public enum EBSPricing {
     /// The date of the table, shown wherever a cost from it is.
     public static let date = "2026-06-01"

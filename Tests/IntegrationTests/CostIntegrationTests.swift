@@ -78,7 +78,8 @@ struct CostIntegrationTests {
         let prices = rows.compactMap { $0["price"]?.doubleValue }
         #expect(Set(prices).count > 1, "zones differ in price: \(prices)")
         #expect(rows.filter { $0["cheapest"] == true }.count == 1)
-        #expect(rows.first { $0["zone"] == "us-east-1c" }?["your_volumes"] == [.string(volume)])
+        #expect(rows.first { $0["zone"] == "us-east-1c" }?["your_volumes"]?.arrayValue?.contains(.string(volume)) == true)
+        #expect(rows.first { $0["zone"] == "us-east-1c" }?["your_volumes"]?.arrayValue?.allSatisfy { $0.stringValue?.hasPrefix("vol-") == true } == true)
         let newest = rows.compactMap { $0["timestamp"]?.stringValue }.max() ?? ""
         let now = ISO8601DateFormatter().string(from: Date())
         #expect(newest <= now && newest > ISO8601DateFormatter().string(from: Date().addingTimeInterval(-7200)),
@@ -159,11 +160,16 @@ struct CostIntegrationTests {
         #expect(try Self.volumes(tag: tag).count == 1)
 
         let image = try EC2.imageID.get()
-        let instance = try #require(try Self.ec2("RunInstances", [
-            "ImageId": .string(image), "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro",
-            "Placement": ["AvailabilityZone": "us-east-1b"],
-        ])["instancesSet"]?[0]?["instanceId"]?.stringValue)
+        var launch: JSON = ["ImageId": .string(image), "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro",
+                            "Placement": ["AvailabilityZone": "us-east-1b"]]
+        if let key = LocalCloud.environment["PORTAL_LOCAL_KEY_PAIR"] { launch["KeyName"] = .string(key) }
+        let instance = try #require(try Self.ec2("RunInstances", launch)["instancesSet"]?[0]?["instanceId"]?.stringValue)
         defer { _ = try? Self.ec2("TerminateInstances", ["InstanceIds": [.string(instance)]]) }
+        // AWS attaches only to a running instance (the twin's machine takes a moment to boot).
+        #expect(waitUntil(seconds: 60) {
+            let state = try? Self.ec2("DescribeInstances", ["InstanceIds": [.string(instance)]])
+            return state?["reservationSet"]?[0]?["instancesSet"]?[0]?["instanceState"]?["name"] == "running"
+        })
         let mine = try Self.createVolume(tag: tag)
         try VolumeIntegrationTests.waitUntilRunning(instance)  // AWS: IncorrectState while pending
         try Self.ec2("AttachVolume", ["VolumeId": .string(mine), "InstanceId": .string(instance), "Device": "/dev/xvdf"])
@@ -217,5 +223,154 @@ struct CostIntegrationTests {
         #expect(left.first?["availabilityZone"] == "us-east-1d")
         #expect(left.first?["volumeId"]?.stringValue == rerun.stdout.trimmingCharacters(in: .newlines))
         #expect(try Self.snapshots(movedFrom: old).isEmpty)
+    }
+}
+
+/// `portal gc` in two regions no other test uses, so that --delete --yes
+/// deletes nothing another test is working with.
+@Suite(.enabled(if: LocalCloud.available), .serialized)
+struct GCIntegrationTests {
+    static let regions = ["ap-southeast-2", "sa-east-1"]
+    typealias C = CostIntegrationTests
+
+    static func image(_ region: String) throws -> String {
+        let images = try C.ec2("DescribeImages", ["Filters": [["Name": "name", "Values": ["ubuntu/images/*"]]]], region: region)
+        return try #require(images["imagesSet"]?[0]?["imageId"]?.stringValue)
+    }
+
+    static func gc(_ arguments: [String] = []) throws -> Run {
+        try run("portal", ["gc"] + regions.flatMap { ["--only", $0] } + arguments)
+    }
+
+    @Test("gc finds a forgotten instance, a fleet left active, an unattached volume and a snapshot in two regions, deletes them with --delete --yes, and leaves a volume not tagged as yours")
+    func findsAndDeletes() throws {
+        let arn = try VolumeIntegrationTests.callerARN()
+        let (east, south) = (Self.regions[0], Self.regions[1])
+        let mine = ["created-by": arn, "portal-name": "gc-it"]
+        // A forgotten instance, in the first region.
+        let instance = try #require(try C.ec2("RunInstances", [
+            "ImageId": .string(try Self.image(east)), "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro",
+            "TagSpecifications": [C.tagged(mine, "instance")],
+        ], region: east)["instancesSet"]?[0]?["instanceId"]?.stringValue)
+        // A fleet whose instance was terminated by hand: left active, in the second region.
+        let fleet = try #require(try C.ec2("RequestSpotFleet", [
+            "SpotFleetRequestConfig": [
+                "IamFleetRole": "arn:aws:iam::123456789012:role/fleet", "TargetCapacity": 1, "Type": "request",
+                "AllocationStrategy": "lowestPrice",  // AWS defaults it; moto 5.2 fails with a 500 without it
+                "LaunchSpecifications": [["ImageId": .string(try Self.image(south)), "InstanceType": "t3.micro"]],
+                "TagSpecifications": [C.tagged(mine, "spot-fleet-request")],
+            ],
+        ], region: south)["spotFleetRequestId"]?.stringValue)
+        let fleetInstances = try C.ec2("DescribeSpotFleetInstances", ["SpotFleetRequestId": .string(fleet)], region: south)
+        for item in fleetInstances["activeInstanceSet"]?.arrayValue ?? [] {
+            try C.ec2("TerminateInstances", ["InstanceIds": [item["instanceId"] ?? ""]], region: south)
+        }
+        // An unattached volume of mine, its snapshot, and a volume of someone else's, in the second region.
+        let volume = try #require(try C.ec2("CreateVolume", [
+            "Size": 3, "AvailabilityZone": .string(south + "a"), "VolumeType": "gp3",
+            "TagSpecifications": [C.tagged(["created-by": arn, "Name": "old-experiment"], "volume")],
+        ], region: south)["volumeId"]?.stringValue)
+        let snapshot = try #require(try C.ec2("CreateSnapshot", [
+            "VolumeId": .string(volume), "TagSpecifications": [C.tagged(["created-by": arn], "snapshot")],
+        ], region: south)["snapshotId"]?.stringValue)
+        let theirs = try #require(try C.ec2("CreateVolume", [
+            "Size": 1, "AvailabilityZone": .string(south + "a"),
+            "TagSpecifications": [C.tagged(["created-by": VolumeIntegrationTests.stranger], "volume")],
+        ], region: south)["volumeId"]?.stringValue)
+        let untagged = try #require(try C.ec2("CreateVolume", ["Size": 1, "AvailabilityZone": .string(south + "b")],
+                                              region: south)["volumeId"]?.stringValue)
+        defer {
+            for id in [theirs, untagged, volume] { _ = try? C.ec2("DeleteVolume", ["VolumeId": .string(id)], region: south) }
+            _ = try? C.ec2("DeleteSnapshot", ["SnapshotId": .string(snapshot)], region: south)
+            _ = try? C.ec2("TerminateInstances", ["InstanceIds": [.string(instance)]], region: east)
+            _ = try? C.ec2("CancelSpotFleetRequests", ["SpotFleetRequestIds": [.string(fleet)], "TerminateInstances": false],
+                           region: south)
+        }
+
+        let listed = try Self.gc()
+        #expect(listed.status == 1, "something billing: exit 1; \(listed.stderr)")
+        for (id, kind, region) in [(instance, "instance", east), (fleet, "spot fleet", south), (volume, "volume", south),
+                                   (snapshot, "snapshot", south)] {
+            #expect(listed.stdout.split(separator: "\n").contains { $0.hasPrefix(region) && $0.contains(kind) && $0.contains(id) },
+                    "\(kind) \(id) listed:\n\(listed.stdout)")
+        }
+        #expect(!listed.stdout.contains(theirs) && !listed.stdout.contains(untagged))
+        #expect(listed.stdout.contains("'old-experiment', 3 GiB gp3 in \(south)a"))
+        #expect(listed.stdout.contains("total: 1 instance, 1 spot fleet, 1 volume, 1 snapshot in 2 regions"))
+
+        let json = try #require(try Self.gc(["--json"]).json?.arrayValue)
+        #expect(json.count == 4)
+        let volumeRow = try #require(json.first { $0["id"] == .string(volume) })
+        #expect(volumeRow["kind"] == "volume" && volumeRow["region"] == .string(south))
+        #expect((volumeRow["monthly_cost"]?.doubleValue ?? 0) > 0)
+
+        #expect(try Self.gc(["--delete"]).status == 64, "--delete without a terminal nor --yes is refused")
+
+        let deleted = try Self.gc(["--delete", "--yes"])
+        #expect(deleted.status == 0, "everything found was deleted: \(deleted.stderr)")
+        for id in [instance, fleet, volume, snapshot] { #expect(deleted.stderr.contains("deleted"), "\(id)"); #expect(deleted.stderr.contains(id)) }
+
+        let after = try Self.gc()
+        #expect(after.status == 0, "nothing left: \(after.stdout)")
+        let states = try C.ec2("DescribeInstances", ["InstanceIds": [.string(instance)]], region: east)
+        #expect(states["reservationSet"]?[0]?["instancesSet"]?[0]?["instanceState"]?["name"] == "terminated")
+        let left = try C.ec2("DescribeVolumes", ["VolumeIds": [.string(theirs), .string(untagged)]], region: south)
+        #expect(left["volumeSet"]?.arrayValue?.count == 2, "volumes not tagged as yours are left alone")
+    }
+}
+
+/// A move keeps the data: written through a mount before, read through a mount after,
+/// on the instance's machine (its files seen through /proc/<its PID 1>/root).
+@Suite(.enabled(if: LocalCloud.available && LocalVolumes.available && LocalCloud.machines))
+struct VolumeMoveDataTests {
+    @Test("a volume moved to another zone and back keeps its data: the checksum of a file read through a mount is the same, and its tags are carried")
+    func dataIntact() throws {
+        let fixture = try MountFixture()
+        defer { fixture.cleanup() }
+        let volume = try fixture.createVolume()
+        let arn = try VolumeIntegrationTests.callerARN()
+        try CostIntegrationTests.ec2("CreateTags", ["Resources": [.string(volume)], "Tags": [
+            ["Key": "created-by", "Value": .string(arn)], ["Key": "project", "Value": "move-data"],
+        ]])
+        try fixture.attach(volume)
+        let mountPoint = fixture.folder + "/data"
+        let first = try fixture.mount(try fixture.document(volumes: [(volume, "/dev/xvdf", mountPoint)]))
+        #expect(first.status == 0, "\(first.stderr)")
+        var bytes = [UInt8](repeating: 0, count: 1 << 20)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        let file = fixture.machine.path(mountPoint + "/weights.bin")
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let before = try run("/usr/bin/sha256sum", [file]).stdout.prefix(64)
+        try fixture.detach(volume)
+
+        var moved: [String] = []
+        defer {
+            for id in moved where (try? CostIntegrationTests.ec2("DeleteVolume", ["VolumeId": .string(id)])) != nil {
+                if let cloud = LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] {
+                    try? FileManager.default.removeItem(atPath: cloud + "/volumes/\(id).img")
+                }
+            }
+        }
+        var current = volume
+        for zone in ["us-east-1b", "us-east-1a"] {
+            let result = try run("portal", ["volume", "move", current, "-z", zone, "--yes"])
+            #expect(result.status == 0, "\(result.stderr)")
+            current = result.stdout.trimmingCharacters(in: .newlines)
+            moved.append(current)
+        }
+        let copy = try #require(try VolumeIntegrationTests.describe(current))
+        #expect(copy["availabilityZone"] == "us-east-1a")
+        let tags = Dictionary((copy["tagSet"]?.arrayValue ?? []).map { ($0["key"]?.stringValue ?? "", $0["value"]?.stringValue ?? "") },
+                              uniquingKeysWith: { a, _ in a })
+        #expect(tags["project"] == "move-data" && tags["created-by"] == arn)
+        #expect(try VolumeIntegrationTests.describe(volume) == nil, "the original is deleted")
+
+        try fixture.attach(current)
+        let second = try fixture.mount(try fixture.document(volumes: [(current, "/dev/xvdf", mountPoint)]))
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.json?["mounts"]?[0]?["formatted"] == false, "the copy holds the file system: not formatted")
+        let after = try run("/usr/bin/sha256sum", [file]).stdout.prefix(64)
+        #expect(before.count == 64 && after == before)
+        try fixture.detach(current)
     }
 }

@@ -286,7 +286,7 @@ struct HelpCommandTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try run("portal", ["help", "volume", "create"], environment: ["PATH": folder])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("portal-volume - create, list, update and delete"), "\(result.stdout.prefix(400))")
+        #expect(result.stdout.contains("portal-volume - create, list, update, delete and move"), "\(result.stdout.prefix(400))")
         #expect(result.stdout.contains("-s, --size GiB") && !result.stdout.contains(".It "), "\(result.stdout)")
     }
 
