@@ -189,14 +189,23 @@ public struct ConfigurationResolver {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The region, checked (`AWSNames.isRegion`) whatever its source, since
+    /// it becomes part of the endpoint's host name.
     public func resolveRegion() throws -> String {
         let profileRegion = try configProfile()["region"]
-        if let region = nonEmpty(regionOption) ?? nonEmpty(environment["AWS_REGION"])
-            ?? nonEmpty(environment["AWS_DEFAULT_REGION"]) ?? nonEmpty(profileRegion)
-        {
-            return region
+        var found: (String, String)? =
+            nonEmpty(regionOption).map { ($0, "--region") }
+            ?? nonEmpty(environment["AWS_REGION"]).map { ($0, "AWS_REGION") }
+            ?? nonEmpty(environment["AWS_DEFAULT_REGION"]).map { ($0, "AWS_DEFAULT_REGION") }
+            ?? nonEmpty(profileRegion).map { ($0, "region of profile '\(profileName)' in '\(configFile)'") }
+        if found == nil, nonEmpty(profileOption) == nil, let region = try legacyConfig()?["aws_region"]?.stringValue {
+            found = (region, "aws_region in '\(legacyFile)'")
         }
-        if nonEmpty(profileOption) == nil, let region = try legacyConfig()?["aws_region"]?.stringValue {
+        if let (region, source) = found {
+            guard AWSNames.isRegion(region) else {
+                throw Failure("invalid region \(JSON.string(region).shortDescription) (from \(source))", status: .usage,
+                              hints: ["a region is letters, digits and hyphens, such as us-east-1"])
+            }
             return region
         }
         throw Failure(
@@ -211,9 +220,16 @@ public struct ConfigurationResolver {
     public func resolveEndpoints() throws -> [String: String] {
         var endpoints: [String: String] = [:]
         let profileEndpoint = try configProfile()["endpoint_url"]
-        let general = nonEmpty(environment["AWS_ENDPOINT_URL"]) ?? nonEmpty(profileEndpoint)
         for service in ["ec2", "sts"] {
-            if let url = nonEmpty(environment["AWS_ENDPOINT_URL_\(service.uppercased())"]) ?? general {
+            let variable = "AWS_ENDPOINT_URL_\(service.uppercased())"
+            let found = nonEmpty(environment[variable]).map { ($0, variable) }
+                ?? nonEmpty(environment["AWS_ENDPOINT_URL"]).map { ($0, "AWS_ENDPOINT_URL") }
+                ?? nonEmpty(profileEndpoint).map { ($0, "endpoint_url of profile '\(profileName)' in '\(configFile)'") }
+            if let (url, source) = found {
+                if let problem = AWSNames.endpointProblem(url) {
+                    throw Failure("invalid endpoint URL \(JSON.string(url).shortDescription) (from \(source)): \(problem)",
+                                  status: .usage)
+                }
                 endpoints[service] = url
             }
         }

@@ -20,8 +20,9 @@ public struct SyncOptions: Sendable {
     public var consoleOutput: @Sendable () -> String? = { nil }
     /// Messages for stderr.
     public var progress: @Sendable (String) -> Void = { _ in }
-    /// Asked often: true ends the session (default: Ctrl-C or SIGTERM).
-    public var shouldStop: @Sendable () -> Bool = { Interruption.requested }
+    /// Asked often: true ends the session (default: Ctrl-C or SIGTERM, or
+    /// stdout that can no longer be written).
+    public var shouldStop: @Sendable () -> Bool = { Interruption.requested || StandardStreams.outputFailure != nil }
 
     public init() {}
 }

@@ -21,8 +21,8 @@ struct OpenCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How to ask for the instance: run-instances, spot-request, spot-fleet.", valueName: "API"))
     var api: LaunchAPI?
 
-    @Option(help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "SECONDS"))
-    var timeout: Double = 600
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "SECONDS"))
+    var timeout = Seconds(600)
 
     @Flag(help: "Close the portal at once when a step after the launch fails.")
     var closeOnFailure = false
@@ -60,7 +60,7 @@ struct OpenCommand: ParsableCommand {
             } else {
                 var options = LaunchOptions()
                 options.api = api
-                options.timeout = timeout
+                options.timeout = timeout.value
                 instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true) }
                 justLaunched = true
             }
