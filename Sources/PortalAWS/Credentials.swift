@@ -170,23 +170,20 @@ public struct ConfigurationResolver {
     }
 
     /// Runs the command through /bin/sh, as the AWS CLI's docs allow, with
-    /// stderr passed through to the user.
+    /// its stderr passed on to the user. Like every child it runs without the
+    /// AWS keys of this process (`ChildEnvironment`): it is there to make
+    /// credentials, not to read them.
     public static func runCredentialProcess(_ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
+        let result: (status: Int32, out: [UInt8], err: [UInt8])?
+        do { result = try Child.run(["/bin/sh", "-c", command]) } catch {
             throw Failure("credential_process could not start: \(error)", status: .permission)
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure("credential_process exited with status \(process.terminationStatus)", status: .permission)
+        guard let result else { throw Failure("interrupted", status: .interrupted) }
+        if !result.err.isEmpty { StandardStreams.stderr(String(decoding: result.err, as: UTF8.self)) }
+        guard result.status == 0 else {
+            throw Failure("credential_process exited with status \(result.status)", status: .permission)
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: result.out, as: UTF8.self)
     }
 
     /// The region, checked (`AWSNames.isRegion`) whatever its source, since

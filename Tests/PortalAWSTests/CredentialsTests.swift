@@ -204,4 +204,15 @@ struct CredentialsTests {
             #expect(config.endpoint(for: "ec2") == good)
         }
     }
+
+    @Test("credential_process runs without the AWS keys of this process, which it is there to produce")
+    func credentialProcessEnvironment() throws {
+        setenv("PORTAL_TEST_CREDENTIAL_PROCESS_MARK", "kept", 1)
+        let output = try ConfigurationResolver.runCredentialProcess("env")
+        #expect(output.contains("PORTAL_TEST_CREDENTIAL_PROCESS_MARK=kept"))
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] where getenv(name) != nil {
+            #expect(!output.contains(name + "="), "\(name) reached credential_process")
+        }
+        #expect(getenv("AWS_SECRET_ACCESS_KEY") != nil || ProcessInfo.processInfo.environment["PORTAL_REQUIRE_LOCAL_CLOUD"] != "1", "run with keys in the environment (bin/test does)")
+    }
 }

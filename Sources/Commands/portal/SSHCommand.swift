@@ -66,8 +66,7 @@ struct SSHCommand: ParsableCommand {
                                 consoleOutput: { cloud.consoleOutput(instanceID: target.hostKeyAlias) }, progress: say)
             let arguments = sshArguments(target: target, tmux: tmux ? (session ?? "portal") : nil, command: command)
             let program = findProgram("ssh") ?? "/usr/bin/ssh"
-            var argv = ([program] + arguments).map { strdup($0) } + [nil]
-            execv(program, &argv)
+            replaceProcess([program] + arguments)
             throw Failure("cannot run '\(program)': \(String(cString: strerror(errno)))", status: .unavailable,
                           hints: ["install OpenSSH's client (apt-get install openssh-client)"])
         }
