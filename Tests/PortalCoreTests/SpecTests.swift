@@ -179,7 +179,8 @@ struct SpecTests {
         spec[String(repeating: "instance_type", count: 8_000)] = true
         let (_, warnings) = try validate(spec, file: "gpu.json")
         #expect(warnings.count == 1)
-        #expect((warnings.first ?? "").count < 160, "\(warnings.first?.prefix(200) ?? "")")
+        let warning = warnings.first ?? ""
+        #expect(warning.count < 160, "\(warning.prefix(200))")
         #expect(SpecChecker.closest(to: String(repeating: "a", count: 1_000_000), among: ["ssh"]) == nil)
     }
 
