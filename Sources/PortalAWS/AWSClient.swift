@@ -148,11 +148,13 @@ public final class AWSClient: @unchecked Sendable {
 
         return try withRetries(
             policy: retryPolicy, quota: quota,
+            sleep: { Interruption.sleep($0) },
             classify: AWSClient.classify,
             onRetry: { [trace] attempt, delay, error in
                 trace?("retrying \(action) in \(String(format: "%.2f", delay)) s after: \(error)")
             }
         ) { _ in
+            try Interruption.check()
             let started = Date()
             let response = try withConnection { http in try http.send(signer.sign(unsigned, date: Date())) }
             let ms = Int(Date().timeIntervalSince(started) * 1000)

@@ -42,7 +42,8 @@ public struct AWSConfiguration: Sendable {
 ///   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); else
 ///   the profile (`AWS_PROFILE`, or `default`) in the credentials file, then in
 ///   the config file, then its `credential_process`; else Portal Gun's old
-///   `~/.portal-gun/config.json`;
+///   `~/.portal-gun/config.json`. An old config named explicitly
+///   (`portal -c FILE`, `PORTAL_CONFIG`) comes first, before the environment;
 /// - region: `--region`, `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's
 ///   `region`, the old config's `aws_region`;
 /// - endpoint: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL_STS`,
@@ -72,7 +73,10 @@ public struct ConfigurationResolver {
         expand(environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "~/.aws/credentials")
     }
     var configFile: String { expand(environment["AWS_CONFIG_FILE"] ?? "~/.aws/config") }
-    var legacyFile: String { expand("~/.portal-gun/config.json") }
+    /// Portal Gun 0.x's config: the file named by `portal -c FILE` (which
+    /// sets `PORTAL_CONFIG`), else `~/.portal-gun/config.json`.
+    var legacyFile: String { nonEmpty(environment["PORTAL_CONFIG"]).map(expand) ?? expand("~/.portal-gun/config.json") }
+    var legacyFileIsExplicit: Bool { nonEmpty(environment["PORTAL_CONFIG"]) != nil }
 
     public var profileName: String {
         nonEmpty(profileOption) ?? nonEmpty(environment["AWS_PROFILE"]) ?? "default"
@@ -97,11 +101,26 @@ public struct ConfigurationResolver {
         try INIFile.load(credentialsFile)?.sections[profileName] ?? [:]
     }
 
+    /// The old config's `aws_region`, `aws_access_key` and `aws_secret_key`,
+    /// read from either of its forms: those keys at the top, or the dev
+    /// branch's `{"aws": {"region", "access_key", "secret_key"}}`. A file named
+    /// explicitly must exist.
     func legacyConfig() throws -> JSONObject? {
-        guard let data = FileManager.default.contents(atPath: legacyFile) else { return nil }
+        guard let data = FileManager.default.contents(atPath: legacyFile) else {
+            if legacyFileIsExplicit {
+                throw Failure("'\(legacyFile)' (portal -c, PORTAL_CONFIG): no such file, or it cannot be read",
+                              status: .usage)
+            }
+            return nil
+        }
         do {
-            guard case .object(let object) = try JSON(parsing: Array(data)) else {
+            guard case .object(var object) = try JSON(parsing: Array(data)) else {
                 throw Failure("'\(legacyFile)': expected a JSON object", status: .dataError)
+            }
+            if case .object(let aws)? = object["aws"] {
+                for key in ["region", "access_key", "secret_key"] where object["aws_" + key] == nil {
+                    object["aws_" + key] = aws[key]
+                }
             }
             return object
         } catch let error as JSONSyntaxError {
@@ -109,7 +128,18 @@ public struct ConfigurationResolver {
         }
     }
 
+    /// The old config's keys, when `portal -c FILE` named it: before everything else.
+    func explicitLegacyCredentials() throws -> AWSCredentials? {
+        guard legacyFileIsExplicit, nonEmpty(profileOption) == nil, let legacy = try legacyConfig() else { return nil }
+        guard let id = legacy["aws_access_key"]?.stringValue, let secret = legacy["aws_secret_key"]?.stringValue else {
+            throw Failure("'\(legacyFile)': no aws_access_key and aws_secret_key (nor \"aws\": {\"access_key\", \"secret_key\"})",
+                          status: .permission)
+        }
+        return AWSCredentials(accessKeyId: id, secretAccessKey: secret, source: "'\(legacyFile)'")
+    }
+
     public func resolveCredentials() throws -> AWSCredentials {
+        if let credentials = try explicitLegacyCredentials() { return credentials }
         let explicitProfile = nonEmpty(profileOption) != nil
         if !explicitProfile, let id = nonEmpty(environment["AWS_ACCESS_KEY_ID"]) {
             guard let secret = nonEmpty(environment["AWS_SECRET_ACCESS_KEY"]) else {
@@ -190,14 +220,18 @@ public struct ConfigurationResolver {
     /// it becomes part of the endpoint's host name.
     public func resolveRegion() throws -> String {
         let profileRegion = try configProfile()["region"]
-        var found: (String, String)? =
-            nonEmpty(regionOption).map { ($0, "--region") }
-            ?? nonEmpty(environment["AWS_REGION"]).map { ($0, "AWS_REGION") }
-            ?? nonEmpty(environment["AWS_DEFAULT_REGION"]).map { ($0, "AWS_DEFAULT_REGION") }
-            ?? nonEmpty(profileRegion).map { ($0, "region of profile '\(profileName)' in '\(configFile)'") }
-        if found == nil, nonEmpty(profileOption) == nil, let region = try legacyConfig()?["aws_region"]?.stringValue {
-            found = (region, "aws_region in '\(legacyFile)'")
+        let legacyRegion = { () throws -> (String, String)? in
+            guard nonEmpty(self.profileOption) == nil, let region = try self.legacyConfig()?["aws_region"]?.stringValue else { return nil }
+            return (region, "aws_region in '\(self.legacyFile)'")
         }
+        var found: (String, String)? = nonEmpty(regionOption).map { ($0, "--region") }
+        if found == nil, legacyFileIsExplicit { found = try legacyRegion() }
+        if found == nil {
+            found = nonEmpty(environment["AWS_REGION"]).map { ($0, "AWS_REGION") }
+                ?? nonEmpty(environment["AWS_DEFAULT_REGION"]).map { ($0, "AWS_DEFAULT_REGION") }
+                ?? nonEmpty(profileRegion).map { ($0, "region of profile '\(profileName)' in '\(configFile)'") }
+        }
+        if found == nil { found = try legacyRegion() }
         if let (region, source) = found {
             guard AWSNames.isRegion(region) else {
                 throw Failure("invalid region \(JSON.string(region).shortDescription) (from \(source))", status: .usage,

@@ -37,6 +37,8 @@ public struct HTTPError: PortalFailure, Equatable {
         /// Anything else (a malformed URL, a certificate that does not verify):
         /// trying again will not help.
         case other
+        /// Cut short by Ctrl-C (`Interruption.cutsShort`).
+        case interrupted
     }
 
     public var kind: Kind
@@ -63,6 +65,7 @@ public struct HTTPError: PortalFailure, Equatable {
         case .connect, .transport: return .unavailable
         case .timeout: return .temporary
         case .other: return .failure
+        case .interrupted: return .interrupted
         }
     }
 
@@ -74,6 +77,7 @@ public struct HTTPError: PortalFailure, Equatable {
         case .timeout: return "timed out waiting for '\(host)': \(curlMessage)"
         case .transport: return "lost the connection to '\(host)': \(curlMessage)"
         case .other: return "request to '\(host)' failed: \(curlMessage)"
+        case .interrupted: return "interrupted"
         }
     }
 
@@ -85,6 +89,8 @@ public struct HTTPError: PortalFailure, Equatable {
             return .connect
         case CURLE_OPERATION_TIMEDOUT.rawValue:
             return .timeout
+        case CURLE_ABORTED_BY_CALLBACK.rawValue:
+            return .interrupted
         case CURLE_SEND_ERROR.rawValue, CURLE_RECV_ERROR.rawValue, CURLE_GOT_NOTHING.rawValue,
              CURLE_PARTIAL_FILE.rawValue, CURLE_SSL_CONNECT_ERROR.rawValue, CURLE_HTTP2.rawValue,
              CURLE_HTTP2_STREAM.rawValue:
@@ -227,6 +233,8 @@ public final class HTTPClient: @unchecked Sendable {
         let code: CURLcode = bodyStorage.withUnsafeMutableBytes { body in
             set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
             set(CURLOPT_NOSIGNAL, 1)
+            // Ctrl-C cuts a request in flight short instead of waiting out its timeout.
+            check(pg_curl_set_stop_check(handle) { Interruption.cutsShort ? 1 : 0 })
             set(CURLOPT_CONNECTTIMEOUT_MS, HTTPClient.milliseconds(connectTimeout))
             set(CURLOPT_TIMEOUT_MS, HTTPClient.milliseconds(totalTimeout))
             set(CURLOPT_URL, string: request.url)

@@ -42,7 +42,7 @@ public struct QueryParameters: Equatable, Sendable {
         "BlockDeviceMappings": "BlockDeviceMapping", "NetworkInterfaces": "NetworkInterface",
         "AllocationIds": "AllocationId", "PublicIps": "PublicIp", "VpcIds": "VpcId",
         "InstanceTypes": "InstanceType", "SnapshotIds": "SnapshotId", "RegionNames": "RegionName",
-        "KeyPairIds": "KeyPairId", "ProductDescriptions": "ProductDescription",
+        "KeyPairIds": "KeyPairId", "ProductDescriptions": "ProductDescription", "OwnerIds": "Owner",
     ]
 
     /// Flattens a JSON object of parameters. Flat keys pass through as they

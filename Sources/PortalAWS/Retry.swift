@@ -82,7 +82,7 @@ extension HTTPError {
         switch kind {
         case .connect, .transport: return .transient
         case .timeout: return .timeout
-        case .other: return .notRetryable
+        case .other, .interrupted: return .notRetryable
         }
     }
 }

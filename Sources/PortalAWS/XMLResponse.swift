@@ -27,6 +27,9 @@ struct XMLElement: Equatable {
 /// Parses XML with Foundation's XMLParser into an `XMLElement` tree.
 enum XMLDocumentParser {
     static func parse(_ bytes: [UInt8]) throws -> XMLElement {
+        if let reason = refusal(bytes) {
+            throw Failure("AWS answered with XML that could not be read: \(reason)", status: .failure)
+        }
         let delegate = TreeBuilder()
         let parser = XMLParser(data: Data(bytes))
         parser.delegate = delegate
@@ -36,6 +39,22 @@ enum XMLDocumentParser {
             throw Failure("AWS answered with XML that could not be read: \(reason)", status: .failure)
         }
         return root
+    }
+
+    /// What FoundationXML's parser crashes on (found by bin/fuzz xml): an
+    /// element name that is not UTF-8 (`<\u{FF}`) traps, and a processing
+    /// instruction without data (`<?m?>`) reads through a null pointer. AWS
+    /// answers in UTF-8 with no processing instruction but the XML
+    /// declaration, so anything else is refused before the parser sees it.
+    static func refusal(_ bytes: [UInt8]) -> String? {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return "it is not UTF-8" }
+        var rest = bytes[...]
+        if rest.starts(with: "<?xml".utf8), rest.count > 5, [0x20, 0x09, 0x0A, 0x0D].contains(rest[5]),
+            let end = rest.firstRange(of: "?>".utf8)
+        {
+            rest = rest[end.upperBound...]
+        }
+        return rest.firstRange(of: "<?".utf8) == nil ? nil : "it holds a processing instruction"
     }
 
     private final class TreeBuilder: NSObject, XMLParserDelegate {

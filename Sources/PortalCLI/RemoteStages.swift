@@ -5,7 +5,9 @@ import PortalSSH
 
 /// The remote stages, after the volumes are attached: one SSH connection
 /// (libssh2, in process), the volumes mounted, the instance provisioned.
-/// `portal-mount` and `portal open` both run exactly this.
+/// `portal-mount` and `portal open` both run exactly this; `portal open`
+/// makes the connection while the volumes attach (`connect`), then hands it
+/// to `mountAndProvision`.
 public enum RemoteStages {
     public struct Options: Sendable {
         public var sshTimeout: Double = 300
@@ -14,9 +16,34 @@ public enum RemoteStages {
         public init() {}
     }
 
+    /// Whether the remote stages have anything to do over SSH: a volume of
+    /// the spec to mount, or provisioning to do.
+    public static func needConnection(_ document: PortalDocument, options: Options = Options()) -> Bool {
+        !document.spec.persistentVolumes.isEmpty || (options.provision && !provisionSteps(for: document.spec).isEmpty)
+    }
+
+    /// Connects to the document's instance (it needs `"instance"`, not yet
+    /// `"attachments"`): waits for sshd, checks the host key, authenticates.
+    /// `shouldStop`: asked while waiting for sshd; true gives up (exit 130).
+    public static func connect(_ document: PortalDocument, cloud: PortalCloud?, options: Options = Options(),
+                               progress: @escaping (String) -> Void,
+                               detail: @escaping (String) -> Void = { _ in },
+                               shouldStop: @escaping @Sendable () -> Bool = { Interruption.cutsShort }) throws -> SSHSession
+    {
+        let target = try SSHTarget(document: document)
+        detail("connecting to \(target.destination) port \(target.port) (host key alias \(target.hostKeyAlias))")
+        var connect = ConnectOptions(timeout: options.sshTimeout)
+        connect.shouldStop = shouldStop
+        return try PortalSSH.connect(to: target, options: connect,
+                                     consoleOutput: { cloud?.consoleOutput(instanceID: target.hostKeyAlias) },
+                                     progress: progress)
+    }
+
     /// The document with "mounts" (and "provisioned") added. `detail` gets
-    /// the connection figures, for -v.
+    /// the connection figures, for -v. `session`: a connection already made
+    /// (by `connect`); else one is made when needed.
     public static func mountAndProvision(_ document: PortalDocument, cloud: PortalCloud?, options: Options = Options(),
+                                         session given: SSHSession? = nil,
                                          progress: @escaping (String) -> Void,
                                          detail: @escaping (String) -> Void = { _ in }) throws -> PortalDocument
     {
@@ -31,11 +58,7 @@ public enum RemoteStages {
             detail("no volumes to mount and nothing to provision: no SSH connection made")
             return document
         }
-        let target = try SSHTarget(document: document)
-        detail("connecting to \(target.destination) port \(target.port) (host key alias \(target.hostKeyAlias))")
-        let session = try connect(to: target, options: ConnectOptions(timeout: options.sshTimeout),
-                                  consoleOutput: { cloud?.consoleOutput(instanceID: target.hostKeyAlias) },
-                                  progress: progress)
+        let session = try given ?? connect(document, cloud: cloud, options: options, progress: progress, detail: detail)
         defer { detail("ssh: \(session.statistics.summary)") }
         let mounts = try mountVolumes(document: document, session: session,
                                       options: MountOptions(deviceTimeout: options.deviceTimeout), progress: progress)

@@ -16,7 +16,10 @@ public enum Report {
     public static func error(_ message: String, hints: [String] = []) {
         Stage.statusLine.finish()
         let label = StatusLine.colourAllowed ? "\u{1B}[31merror\u{1B}[0m" : "error"
-        Terminal.stderr("\(program): \(label): \(abbreviated(message, limit: longestLine))")
+        // Several problems (a spec's), one a line, each labelled.
+        for line in message.split(separator: "\n") {
+            Terminal.stderr("\(program): \(label): \(abbreviated(String(line), limit: longestLine))")
+        }
         for hint in hints { Terminal.stderr("  \(abbreviated(hint, limit: longestLine))") }
     }
 

@@ -32,9 +32,10 @@ extension PortalCloud {
     ///
     /// `justLaunched`: the instance was launched after its volumes were
     /// checked (`launch` does), so every one is to be attached and the first
-    /// look is skipped.
+    /// look is skipped. `tag`: false leaves the tags to `tagAttached`, for a
+    /// caller that tags while it mounts.
     public func attach(_ document: PortalDocument, to instance: Instance, justLaunched: Bool = false,
-                       timeout: Double = 300) throws -> [Attachment]
+                       tag: Bool = true, timeout: Double = 300) throws -> [Attachment]
     {
         let spec = document.spec
         let volumes = justLaunched ? [] : try describeVolumes(of: spec)
@@ -63,14 +64,20 @@ extension PortalCloud {
             let states = current.map { $0["attachmentSet"]?[0]?["status"]?.stringValue ?? "detached" }
             return states.allSatisfy { $0 == "attached" } ? states : nil
         }
-        _ = try concurrently(spec.persistentVolumes) { volume in
-            try ec2("CreateTags", [("ResourceId.1", volume.volumeID),
-                                   ("Tag.1.Key", Tag.mountPoint), ("Tag.1.Value", volume.mountPoint),
-                                   ("Tag.2.Key", Tag.portalName), ("Tag.2.Value", document.name)])
-        }
+        if tag { try tagAttached(document) }
         return zip(spec.persistentVolumes, states).map { volume, state in
             Attachment(volumeID: volume.volumeID, device: volume.device, mountPoint: volume.mountPoint,
                        instanceID: instance.id, state: state)
+        }
+    }
+
+    /// Tags each volume of the spec with its `mount-point` and `portal-name`
+    /// (the calls at the same time).
+    public func tagAttached(_ document: PortalDocument) throws {
+        _ = try concurrently(document.spec.persistentVolumes) { volume in
+            try ec2("CreateTags", [("ResourceId.1", volume.volumeID),
+                                   ("Tag.1.Key", Tag.mountPoint), ("Tag.1.Value", volume.mountPoint),
+                                   ("Tag.2.Key", Tag.portalName), ("Tag.2.Value", document.name)])
         }
     }
 
@@ -125,15 +132,35 @@ extension PortalCloud {
                                                                      ("Filter.1.Value.1", other.id)])
                 requestID = answer["spotInstanceRequestSet"]?[0]?["spotInstanceRequestId"]?.stringValue
             }
+            var fleetID = other.spotFleetRequestID
+            if fleetID == nil, other.spotRequestID == nil, other.lifecycle == "spot" {
+                // On AWS a spot instance names its request or carries its
+                // fleet's tag; without either, look for the fleet.
+                fleetID = try activeFleet(portal: document.name)
+            }
             progress("terminating \(other.id)" + (requestID.map { " and cancelling \($0)" } ?? "")
-                + (other.spotFleetRequestID.map { " and fleet \($0)" } ?? ""))
-            try cleanUp(instanceID: other.id, requestID: requestID, fleetID: other.spotFleetRequestID)
+                + (fleetID.map { " and fleet \($0)" } ?? ""))
+            try cleanUp(instanceID: other.id, requestID: requestID, fleetID: fleetID)
         }
         // The spec's volumes that were attached to what was terminated carry
         // this portal's tags; the instances' block devices name them.
         let held = Set(live.flatMap(\.volumeIDs))
         try removeAttachmentTags(document.spec.persistentVolumes.map(\.volumeID).filter(held.contains))
         return instance
+    }
+
+    /// The portal's active Spot Fleet, found by the tags `launch` gave it:
+    /// for a fleet instance without the `aws:ec2spot:fleet-request-id` tag
+    /// AWS puts on fleet instances (moto does not), so that closing cancels
+    /// the fleet too.
+    func activeFleet(portal name: String) throws -> String? {
+        let arn = try callerARN()
+        let fleets = try ec2("DescribeSpotFleetRequests", [])["spotFleetRequestConfigSet"]?.arrayValue ?? []
+        return fleets.first { fleet in
+            let tags = Tag.dictionary(fleet["tagSet"])
+            return tags[Tag.portalName] == name && tags[Tag.createdBy] == arn
+                && ["submitted", "active", "modifying"].contains(fleet["spotFleetRequestState"]?.stringValue ?? "")
+        }?["spotFleetRequestId"]?.stringValue
     }
 
     /// The spec's volumes that still carry this portal's attachment tags.

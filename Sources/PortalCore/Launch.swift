@@ -16,9 +16,19 @@ public struct LaunchOptions: Sendable {
     public var api: LaunchAPI?
     /// Seconds to wait for the instance to run.
     public var timeout: Double = 600
-    /// The first and the longest pause between two polls.
+    /// The first and the longest pause between two polls: a state change is
+    /// seen within about a second. One wait polls one Describe call a second
+    /// at most, far below EC2's request-rate limits: non-mutating (Describe*)
+    /// actions refill 20 tokens a second in a bucket of 100 per account and
+    /// region ("Request throttling for the Amazon EC2 API",
+    /// https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
     public var firstPoll: Double = 0.25
-    public var longestPoll: Double = 5
+    public var longestPoll: Double = 1
+    /// Seconds a new instance id may be unknown to EC2's Describe calls
+    /// (`InvalidInstanceID.NotFound`) before that is taken as final: the EC2
+    /// API is eventually consistent ("Eventual consistency in the Amazon EC2
+    /// API", https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html).
+    public var unknownFor: Double = 60
     public init() {}
 }
 
@@ -73,50 +83,28 @@ extension PortalCloud {
         var fleetID: String?
         var instanceID: String?
         do {
+            let request = LaunchRequest(api: api, spec: spec, subnet: subnet, token: token, tags: tags)
+            let answer = try launchCall(request.action, request.parameters)
             switch api {
             case .runInstances:
-                var params = launchParameters(spec, subnet: subnet, prefix: "")
-                params += [("MinCount", "1"), ("MaxCount", "1"), ("ClientToken", token),
-                           ("InstanceMarketOptions.MarketType", "spot"),
-                           ("InstanceMarketOptions.SpotOptions.SpotInstanceType", "one-time"),
-                           ("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "terminate")]
-                params += Tag.specification(1, resourceType: "instance", tags)
-                params += Tag.specification(2, resourceType: "spot-instances-request", tags)
-                let answer = try launchCall("RunInstances", params)
                 let launched = answer["instancesSet"]?[0].map(Instance.init(ec2:))
                 instanceID = launched?.id
                 requestID = launched?.spotRequestID
             case .spotRequest:
-                var params = launchParameters(spec, subnet: subnet, prefix: "LaunchSpecification.")
-                params += [("InstanceCount", "1"), ("Type", "one-time"), ("ClientToken", token),
-                           ("InstanceInterruptionBehavior", "terminate")]
-                params += Tag.specification(1, resourceType: "spot-instances-request", tags)
-                let answer = try launchCall("RequestSpotInstances", params)
                 requestID = answer["spotInstanceRequestSet"]?[0]?["spotInstanceRequestId"]?.stringValue
                 instanceID = try waitForSpotRequest(requestID ?? "", started: started, options: options)
             case .spotFleet:
-                var params = [("SpotFleetRequestConfig.IamFleetRole", spec.spotFleet!.iamFleetRole),
-                              ("SpotFleetRequestConfig.TargetCapacity", "1"),
-                              ("SpotFleetRequestConfig.Type", "request"),
-                              ("SpotFleetRequestConfig.AllocationStrategy", "lowestPrice"),
-                              ("SpotFleetRequestConfig.ClientToken", token),
-                              ("SpotFleetRequestConfig.InstanceInterruptionBehavior", "terminate")]
-                params += launchParameters(spec, subnet: subnet, prefix: "SpotFleetRequestConfig.LaunchSpecifications.1.",
-                                           groupStyle: .fleet)
-                params += Tag.specification(1, resourceType: "spot-fleet-request", tags)
-                    .map { ("SpotFleetRequestConfig.\($0.0)", $0.1) }
-                let answer = try launchCall("RequestSpotFleet", params)
                 fleetID = answer["spotFleetRequestId"]?.stringValue
                 instanceID = try waitForFleet(fleetID ?? "", started: started, options: options)
             }
             guard let id = instanceID, !id.isEmpty else { throw Failure("EC2 answered without an instance id") }
-            if api != .runInstances {
-                // Requests and fleets do not pass their tags on; tag the instance.
+            if api == .spotRequest {
+                // A spot request does not pass its tags on; tag the instance.
                 var pairs = [("ResourceId.1", id)]
                 for (i, tag) in tags.enumerated() {
                     pairs += [("Tag.\(i + 1).Key", tag.0), ("Tag.\(i + 1).Value", tag.1)]
                 }
-                _ = try ec2("CreateTags", pairs)
+                _ = try eventually(id, options: options) { try ec2("CreateTags", pairs) }
             }
             var instance = try waitUntilRunning(id, started: started, options: options)
             if instance.spotRequestID == nil { instance.spotRequestID = requestID }
@@ -132,32 +120,14 @@ extension PortalCloud {
             if requestID != nil || fleetID != nil || instanceID != nil {
                 let why = Interruption.requested ? "interrupted" : "the launch did not complete"
                 progress("\(why): cancelling the request and terminating what it started")
-                try? cleanUp(instanceID: instanceID, requestID: requestID, fleetID: fleetID)
+                let left = [instanceID.map { "instance \($0)" }, requestID.map { "spot request \($0)" },
+                            fleetID.map { "spot fleet \($0)" }].compactMap { $0 }.joined(separator: ", ")
+                Interruption.cleaningUp(stillRunning: "\(left) may still be running; 'portal close \(name)' ends it") {
+                    _ = try? cleanUp(instanceID: instanceID, requestID: requestID, fleetID: fleetID)
+                }
             }
             throw error
         }
-    }
-
-    enum GroupStyle { case plain, fleet }
-
-    /// The instance's description, under a prefix (`LaunchSpecification.`).
-    func launchParameters(_ spec: PortalSpec, subnet: String?, prefix: String,
-                          groupStyle: GroupStyle = .plain) -> [(String, String)]
-    {
-        let si = spec.spotInstance
-        var params = [(prefix + "ImageId", si.imageID), (prefix + "InstanceType", si.instanceType),
-                      (prefix + "KeyName", si.keyPairName)]
-        switch groupStyle {
-        case .plain: params.append((prefix + "SecurityGroupId.1", si.securityGroupID))
-        case .fleet: params.append((prefix + "SecurityGroups.1.GroupId", si.securityGroupID))
-        }
-        if let subnet {
-            params.append((prefix + "SubnetId", subnet))
-        } else {
-            params.append((prefix + "Placement.AvailabilityZone", si.availabilityZone))
-        }
-        if si.ebsOptimized { params.append((prefix + "EbsOptimized", "true")) }
-        return params
     }
 
     /// The zone's default subnet, so that the instance lands in the spec's
@@ -229,16 +199,40 @@ extension PortalCloud {
 
     func waitForFleet(_ id: String, started: Date, options: LaunchOptions) throws -> String {
         try poll(started: started, options: options, what: "spot fleet \(id)") {
-            let answer = try ec2("DescribeSpotFleetInstances", [("SpotFleetRequestId", id)])
+            let answer = try eventually(id, options: options) {
+                try ec2("DescribeSpotFleetInstances", [("SpotFleetRequestId", id)])
+            }
             return answer["activeInstanceSet"]?[0]?["instanceId"]?.stringValue
         }
     }
 
-    func waitUntilRunning(_ id: String, started: Date, options: LaunchOptions) throws -> Instance {
+    /// Runs `body` again while EC2 says a resource just created does not
+    /// exist (`….NotFound`), for `options.unknownFor` seconds: eventual
+    /// consistency, not an error yet.
+    func eventually<T>(_ id: String, options: LaunchOptions = LaunchOptions(), _ body: () throws -> T) throws -> T {
+        let started = Date()
+        var pause = options.firstPoll
+        while true {
+            do {
+                return try body()
+            } catch let error as AWSError where error.code.hasSuffix(".NotFound")
+                && Date().timeIntervalSince(started) < options.unknownFor
+            {
+                try Interruption.check()
+                Interruption.sleep(pause)
+                pause = min(pause * 1.5, options.longestPoll)
+            }
+        }
+    }
+
+    /// Waits until the instance runs: pending, or not known yet to
+    /// DescribeInstances (eventual consistency), is waited for.
+    public func waitUntilRunning(_ id: String, started: Date, options: LaunchOptions) throws -> Instance {
         var lastState = ""
         return try poll(started: started, options: options, what: "instance \(id) to run") {
-            guard let instance = try describeInstance(id) else { return nil }
-            if instance.state != lastState {
+            guard let instance = try eventually(id, options: options, { try describeInstance(id) }) else { return nil }
+            // "running" is said once, by the launch, with the time it took.
+            if instance.state != lastState && instance.state != "running" {
                 lastState = instance.state
                 progress("instance \(id): \(instance.state) (\(humanDuration(Date().timeIntervalSince(started))))")
             }
@@ -258,16 +252,22 @@ extension PortalCloud {
         if let requestID {
             _ = try ec2("CancelSpotInstanceRequests", [("SpotInstanceRequestId.1", requestID)])
         }
-        if let fleetID {
-            _ = try ec2("CancelSpotFleetRequests", [("SpotFleetRequestId.1", fleetID), ("TerminateInstances", "true")])
-        }
-        guard let instanceID else { return }
-        _ = try ec2("TerminateInstances", [("InstanceId.1", instanceID)])
         var options = LaunchOptions()
         options.timeout = timeout
+        if let instanceID {
+            _ = try eventually(instanceID, options: options) { try ec2("TerminateInstances", [("InstanceId.1", instanceID)]) }
+        }
+        // After the instance (a fleet of type `request` launches no
+        // replacement; moto fails to terminate an instance whose fleet is
+        // gone); the fleet terminates its instances only when we know of none.
+        if let fleetID {
+            _ = try ec2("CancelSpotFleetRequests", [("SpotFleetRequestId.1", fleetID),
+                                                    ("TerminateInstances", instanceID == nil ? "true" : "false")])
+        }
+        guard let instanceID else { return }
         let started = Date()
         var pause = options.firstPoll
-        // Not interruptible: this wait is the cleanup itself.
+        // Not cut short by the first Ctrl-C: this wait is the cleanup itself.
         while Date().timeIntervalSince(started) < timeout {
             let state = try describeInstance(instanceID)?.state ?? "terminated"
             if state == "terminated" { return }

@@ -72,7 +72,8 @@ public struct PortalSpec: Equatable, Hashable, Sendable {
         public var volumeID: String
         /// The device name requested from EC2, under `/dev/`.
         public var device: String
-        /// An absolute path on the instance, without a trailing slash.
+        /// A path on the instance, without a trailing slash: absolute, or
+        /// relative to the remote user's home (resolved there by portal-mount).
         public var mountPoint: String
         public init(volumeID: String, device: String, mountPoint: String) {
             self.volumeID = volumeID
@@ -91,11 +92,15 @@ public struct PortalSpec: Equatable, Hashable, Sendable {
         public var direction: Direction
         /// An absolute path on the laptop; a trailing slash is kept (rsync reads it).
         public var localPath: String
-        /// An absolute path on the instance, as written.
+        /// A path on the instance: absolute as written, or relative to the
+        /// remote user's home (as ssh and rsync take it).
         public var remotePath: String
         public var recursive: Bool
-        /// Seconds between two polls of an inbound channel.
+        /// Seconds between two polls of an inbound channel; 0: as often as sensible.
         public var delay: Double
+        /// The pause between two polls: `delay`, but at least 0.2 s, so that
+        /// `delay: 0` polls as often as sensible rather than in a busy loop.
+        public var pollInterval: Double { max(delay, 0.2) }
         /// Extension: delete on the receiving side what the sending side no longer has.
         public var delete: Bool
 
@@ -177,39 +182,46 @@ extension PortalSpec {
         return .object(spec)
     }
 
-    /// A spec to start from, with every field of the format: what `portal init`
-    /// writes. Values a person must choose are placeholders (`"<…>"`, `"ami-<id>"`),
-    /// which `validate` refuses, naming each, until they are filled in or their
-    /// optional field is removed.
-    public static func draft() -> JSON {
-        [
-            "spot_instance": [
-                "instance_type": "<instance type, e.g. t3.medium>",
-                "image_id": "ami-<id>",
-                "key_pair_name": "<EC2 key pair name>",
-                "identity_file": "<private key of the key pair, e.g. ~/.ssh/portal>",
-                "security_group_id": "sg-<id>",
-                "availability_zone": "<availability zone, e.g. us-east-1a>",
-                "subnet_id": "subnet-<id>",
-                "ebs_optimized": false,
-                "remote_user": "ubuntu",
-                "remote_group": "ubuntu",
-                "python_virtual_env": "<virtual env to activate, e.g. pytorch>",
-                "extra_python_packages": [],
-                "setup_commands": [],
-            ],
-            "spot_fleet": [
-                "iam_fleet_role": "<IAM fleet role ARN, e.g. arn:aws:iam::123456789012:role/aws-ec2-spot-fleet-tagging-role>",
-            ],
-            "persistent_volumes": [
-                ["volume_id": "vol-<id>", "device": "/dev/xvdf", "mount_point": "/home/ubuntu/data"],
-            ],
-            "channels": [
-                ["direction": "out", "local_path": "<local folder, e.g. ./src/>",
-                 "remote_path": "/home/ubuntu/data/src", "recursive": true, "delay": 1.0, "delete": false],
-            ],
-            "ssh": ["address": "public_dns", "host": nil, "port": 22],
-        ]
+    /// What `portal init` knows of the place the portal will run: from the
+    /// local cloud's environment, or looked up in the account
+    /// (`--from-account`). Each value left nil stays a placeholder.
+    public struct DraftValues: Equatable, Sendable {
+        public var instanceType: String?
+        public var imageID: String?
+        public var keyPairName: String?
+        public var identityFile: String?
+        public var securityGroupID: String?
+        public var availabilityZone: String?
+        public var subnetID: String?
+        public var remoteUser: String?
+        public var sshHost: String?
+        public var sshPort: Int?
+        public init() {}
+    }
+
+    /// A spec to start from: what `portal init` writes. Only the required
+    /// values a person must choose are placeholders (`"<…>"`, `"ami-<id>"`),
+    /// which `validate` lists, all at once, until they are filled in; the
+    /// optional fields are left out (portal-spec(5) and portal-init(1) show
+    /// them), so nothing optional blocks. `values` fills what is known.
+    public static func draft(_ values: DraftValues = DraftValues()) -> JSON {
+        var instance = JSONObject()
+        instance["instance_type"] = .string(values.instanceType ?? "<instance type, e.g. t3.medium>")
+        instance["image_id"] = .string(values.imageID ?? "ami-<id>")
+        instance["key_pair_name"] = .string(values.keyPairName ?? "<EC2 key pair name>")
+        instance["identity_file"] = .string(values.identityFile ?? "<private key of the key pair, e.g. ~/.ssh/portal>")
+        instance["security_group_id"] = .string(values.securityGroupID ?? "sg-<id>")
+        instance["availability_zone"] = .string(values.availabilityZone ?? "<availability zone, e.g. us-east-1a>")
+        if let subnet = values.subnetID { instance["subnet_id"] = .string(subnet) }
+        instance["remote_user"] = .string(values.remoteUser ?? "ubuntu")
+        var spec = JSONObject([("spot_instance", .object(instance)), ("persistent_volumes", []), ("channels", [])])
+        if values.sshHost != nil || values.sshPort != nil {
+            var ssh = JSONObject()
+            if let host = values.sshHost { ssh["host"] = .string(host) }
+            if let port = values.sshPort { ssh["port"] = .int(Int64(port)) }
+            spec["ssh"] = .object(ssh)
+        }
+        return .object(spec)
     }
 
     /// Whether a value is a placeholder still to be filled: `"<…>"`, or any

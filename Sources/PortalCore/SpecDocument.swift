@@ -114,7 +114,8 @@ extension PortalDocument {
     /// after the file unless `name` is given. Every problem is a `SpecError`
     /// (exit 65): `'x.json': no such file`, `'x.json': not JSON: line 3, …`.
     public static func fromSpecFile(_ path: String, name: String? = nil, strict: Bool = false,
-                                    home: String? = nil, checkFiles: Bool = true) throws -> (document: PortalDocument, warnings: [String]) {
+                                    home: String? = nil, checkFiles: Bool = true,
+                                    filesWarn: Bool = false) throws -> (document: PortalDocument, warnings: [String]) {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw SpecError(file: path, problems: ["no such file"])
@@ -124,7 +125,7 @@ extension PortalDocument {
             throw SpecError(file: path, problems: ["cannot be read"])
         }
         return try fromSpec(text: Array(data), file: path, name: name ?? PortalDocument.name(forSpecFile: path),
-                            strict: strict, home: home, checkFiles: checkFiles)
+                            strict: strict, home: home, checkFiles: checkFiles, filesWarn: filesWarn)
     }
 
     /// Validates spec text and makes its portal document.
@@ -135,12 +136,12 @@ extension PortalDocument {
     ///     the folder of `file`.
     public static func fromSpec(text: [UInt8], file: String, name: String, strict: Bool = false,
                                 directory: String? = nil, home: String? = nil,
-                                checkFiles: Bool = true) throws -> (document: PortalDocument, warnings: [String]) {
+                                checkFiles: Bool = true, filesWarn: Bool = false) throws -> (document: PortalDocument, warnings: [String]) {
         if let problem = nameProblem(name) {
             throw SpecError(file: file, problems: ["\(problem) (the file name without .json), found \"\(name)\""])
         }
         let (spec, warnings) = try PortalSpec.validate(text: text, file: file, strict: strict, directory: directory,
-                                                       home: home, checkFiles: checkFiles)
+                                                       home: home, checkFiles: checkFiles, filesWarn: filesWarn)
         return (PortalDocument(name: name, spec: spec), warnings)
     }
 }

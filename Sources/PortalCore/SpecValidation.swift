@@ -1,10 +1,10 @@
 import Foundation
 import PortalBase
 
-/// A spec refused: where, and what was wrong. Its message is the first problem
-/// found, reading the spec from top to bottom (see `validate`); `problems`
-/// holds them all, and `warnings` what was noticed on the way (unknown keys),
-/// which a command prints before the error.
+/// A spec refused: where, and what was wrong. Its message lists every problem
+/// found, one a line, reading the spec from top to bottom (see `validate`), as
+/// Portal Gun 0.x listed them; `warnings` holds what was noticed on the way
+/// (unknown keys, coerced values), which a command prints before the error.
 public struct SpecError: PortalFailure, Equatable {
     /// The spec's name in messages: a path as the user gave it, or `<stdin>`.
     public var file: String
@@ -21,8 +21,12 @@ public struct SpecError: PortalFailure, Equatable {
 
     public var exitStatus: ExitStatus { .dataError }
 
-    /// `'gpu.json': spot_instance.instance_type: expected a string, found 42`
-    public var description: String { SpecError.label(file) + ": " + (problems.first ?? "invalid") }
+    /// `'gpu.json': spot_instance.instance_type: expected a string, found 42`,
+    /// and one such line for each further problem.
+    public var description: String {
+        (problems.isEmpty ? ["invalid"] : problems).map { SpecError.label(file) + ": " + $0 }
+            .joined(separator: "\n")
+    }
 
     /// A file name as messages quote it; a pseudo-name such as `<stdin>` is not quoted.
     public static func label(_ file: String) -> String {
@@ -33,8 +37,8 @@ public struct SpecError: PortalFailure, Equatable {
 extension PortalSpec {
     /// Checks a spec and builds its typed, normalised value.
     ///
-    /// Everything is checked; the error thrown (a `SpecError`, exit 65) reports
-    /// the first problem in this order:
+    /// Everything is checked; the error thrown (a `SpecError`, exit 65) lists
+    /// every problem, in this order:
     /// 1. each value, reading the document from top to bottom (a missing
     ///    required key counts at the end of its object), and with `strict`
     ///    each unknown key;
@@ -51,20 +55,25 @@ extension PortalSpec {
     ///     the folder of `file`.
     ///   - home: the folder `~` stands for; by default `$HOME`.
     ///   - checkFiles: check that the identity file exists and is private.
+    ///   - filesWarn: with `checkFiles`, a problem with the identity file is a
+    ///     warning, not an error (`portal-spec`: only commands that connect need it).
     /// - Returns: the spec, and warnings: `'gpu.json': spot_instance.instance_typ:
     ///   unknown key; did you mean 'instance_type'?`
     public static func validate(json: JSON, file: String, strict: Bool, directory: String? = nil,
-                                home: String? = nil, checkFiles: Bool = true) throws -> (spec: PortalSpec, warnings: [String]) {
+                                home: String? = nil, checkFiles: Bool = true,
+                                filesWarn: Bool = false) throws -> (spec: PortalSpec, warnings: [String]) {
         let checker = SpecChecker(file: file, strict: strict,
                                   directory: directory ?? SpecPaths.directory(of: file),
                                   home: home ?? SpecPaths.home(), checkFiles: checkFiles)
+        checker.filesWarn = filesWarn
         return try checker.check(json, at: FieldPath())
     }
 
     /// Parses spec text, then validates it. Text that is not JSON is refused
     /// with its line and column: `'gpu.json': not JSON: line 3, column 5: …`.
     public static func validate(text: [UInt8], file: String, strict: Bool, directory: String? = nil,
-                                home: String? = nil, checkFiles: Bool = true) throws -> (spec: PortalSpec, warnings: [String]) {
+                                home: String? = nil, checkFiles: Bool = true,
+                                filesWarn: Bool = false) throws -> (spec: PortalSpec, warnings: [String]) {
         let json: JSON
         do {
             json = try JSON(parsing: text)
@@ -72,7 +81,7 @@ extension PortalSpec {
             throw SpecError(file: file, problems: ["not JSON: \(error)"])
         }
         return try validate(json: json, file: file, strict: strict, directory: directory, home: home,
-                            checkFiles: checkFiles)
+                            checkFiles: checkFiles, filesWarn: filesWarn)
     }
 }
 
@@ -89,12 +98,14 @@ struct FieldPath: CustomStringConvertible {
 
 /// The walk over one spec. Each reader records what is wrong and returns nil
 /// for a value it could not take; the spec is built only when nothing is.
-final class SpecChecker {
+public final class SpecChecker {
     let file: String
     let strict: Bool
     let directory: String
     let home: String
     let checkFiles: Bool
+    /// Identity file problems are warnings (see `validate`).
+    var filesWarn = false
 
     private(set) var problems: [String] = []
     private(set) var warnings: [String] = []
@@ -112,6 +123,10 @@ final class SpecChecker {
 
     func fail(_ path: FieldPath, _ message: String) {
         problems.append(path.isRoot ? message : "\(path): \(message)")
+    }
+
+    func warn(_ path: FieldPath, _ message: String) {
+        warnings.append("\(SpecError.label(file)): \(path): \(message)")
     }
 
     func check(_ json: JSON, at root: FieldPath) throws -> (spec: PortalSpec, warnings: [String]) {
@@ -143,8 +158,8 @@ final class SpecChecker {
         }
     }
 
-    /// Reads an object's members in the order they are written. A null
-    /// optional member counts as absent. Returns false if it is no object.
+    /// Reads an object's members in the order they are written. A null or
+    /// `""` optional member counts as absent. Returns false if it is no object.
     @discardableResult
     func object(_ value: JSON, at path: FieldPath, _ fields: [Field]) -> Bool {
         guard case .object(let object) = value else {
@@ -157,7 +172,8 @@ final class SpecChecker {
                 unknownKey(key, at: memberPath, known: fields.map(\.key))
                 continue
             }
-            if member.isNull && !field.required { continue }
+            // Portal Gun 0.x wrote an optional value left unset as "": absent.
+            if !field.required && (member.isNull || member == .string("")) { continue }
             field.read(member, memberPath)
         }
         for field in fields where field.required && object[field.key] == nil {
@@ -180,9 +196,10 @@ final class SpecChecker {
 
     /// The known key nearest to a misspelt one: Levenshtein distance at most 3,
     /// and less than the known key's length (so that `"foo"` suggests nothing).
+    /// Also the closest command to a mistyped one (`portal opne`).
     /// A key longer than every known one by more than 3 is near none of them,
     /// which bounds the cost of a huge key.
-    static func closest(to key: String, among known: [String]) -> String? {
+    public static func closest(to key: String, among known: [String]) -> String? {
         guard key.count <= (known.map(\.count).max() ?? 0) + 3 else { return nil }
         return known.map { ($0, levenshtein(key, $0)) }
             .filter { $0.1 <= 3 && $0.1 < $0.0.count }
@@ -233,12 +250,38 @@ final class SpecChecker {
         return string
     }
 
+    /// The words Portal Gun 0.x's schema (marshmallow) took for a boolean.
+    static let truthy: Set<String> = ["t", "T", "true", "True", "TRUE", "1", "on", "On", "ON", "y", "Y", "yes", "Yes", "YES"]
+    static let falsy: Set<String> = ["f", "F", "false", "False", "FALSE", "0", "off", "Off", "OFF", "n", "N", "no", "No", "NO"]
+
+    /// true or false; what Portal Gun 0.x coerced (`"yes"`, `"True"`, `1`,
+    /// `0`) is taken, with a warning saying what to write instead.
     func bool(_ value: JSON, at path: FieldPath) -> Bool? {
-        guard let bool = value.boolValue else {
+        if let bool = value.boolValue { return bool }
+        var coerced: Bool?
+        switch value {
+        case .string(let text): coerced = SpecChecker.truthy.contains(text) ? true : SpecChecker.falsy.contains(text) ? false : nil
+        case .int(let number): coerced = number == 1 ? true : number == 0 ? false : nil
+        case .double(let number): coerced = number == 1 ? true : number == 0 ? false : nil
+        default: coerced = nil
+        }
+        guard let coerced else {
             fail(path, "expected true or false, found \(value.shortDescription)")
             return nil
         }
-        return bool
+        warn(path, "\(value.shortDescription) taken as \(coerced); write \(coerced)")
+        return coerced
+    }
+
+    /// A number; a string holding one (`"0.5"`, as Portal Gun 0.x coerced) is
+    /// taken, with a warning saying what to write instead.
+    func number(_ value: JSON, at path: FieldPath) -> Double? {
+        if let number = value.doubleValue { return number }
+        guard case .string(let text) = value,
+            let number = Double(text.trimmingCharacters(in: .whitespaces)), number.isFinite
+        else { return nil }
+        warn(path, "\(value.shortDescription) taken as a number; write \(JSON.double(number).serialized(pretty: false))")
+        return number
     }
 
     /// An array, each element read by `element`; nil if it is no array.
@@ -266,14 +309,11 @@ final class SpecChecker {
         return SpecPaths.absolute(expanded, from: directory)
     }
 
-    /// An absolute path on the instance.
-    func remotePath(_ value: JSON, at path: FieldPath, example: String) -> String? {
+    /// A path on the instance: absolute as written, or relative to the remote
+    /// user's home (`~/` dropped), as Portal Gun 0.x took it; resolved there.
+    func remotePath(_ value: JSON, at path: FieldPath) -> String? {
         guard let string = string(value, at: path) else { return nil }
-        guard string.hasPrefix("/") else {
-            fail(path, "expected an absolute path on the instance such as \"\(example)\", found \(value.shortDescription)")
-            return nil
-        }
-        return string
+        return string.hasPrefix("/") ? string : SpecPaths.remote(string, keepingTrailingSlash: true)
     }
 
     // MARK: The spec
@@ -422,7 +462,11 @@ final class SpecChecker {
                 draft.volumeID = self.awsID(value, at: path, prefix: "vol-", what: "a volume id")
             },
             Field("device", required: true) { value, path in
-                guard let string = self.string(value, at: path) else { return }
+                guard var string = self.string(value, at: path) else { return }
+                // AttachVolume takes a bare name (xvdf) as well: it is /dev/xvdf.
+                if !string.isEmpty, string.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+                    string = "/dev/" + string
+                }
                 guard string.hasPrefix("/dev/"), string.count > 5, !string.hasSuffix("/") else {
                     self.fail(path, "expected a device under /dev/ such as \"/dev/xvdf\", found \(value.shortDescription)")
                     return
@@ -431,13 +475,14 @@ final class SpecChecker {
             },
             Field("mount_point", required: true) { value, path in
                 guard let string = self.string(value, at: path) else { return }
-                guard string.hasPrefix("/") else {
-                    self.fail(path, "expected an absolute path such as \"/home/ubuntu/data\", found \(value.shortDescription)")
-                    return
-                }
-                let normalised = SpecPaths.normalised(string, keepingTrailingSlash: false)
+                let normalised = SpecPaths.remote(string, keepingTrailingSlash: false)
                 guard normalised != "/" else {
                     self.fail(path, "expected a folder other than /, found \(value.shortDescription)")
+                    return
+                }
+                // Mounted over the home folder, the volume would hide ~/.ssh: no login.
+                guard normalised != "." else {
+                    self.fail(path, "expected a folder other than the remote user's home, found \(value.shortDescription)")
                     return
                 }
                 draft.mountPoint = normalised
@@ -475,14 +520,14 @@ final class SpecChecker {
             },
             Field("local_path", required: true) { value, path in draft.localPath = self.localPath(value, at: path) },
             Field("remote_path", required: true) { value, path in
-                draft.remotePath = self.remotePath(value, at: path, example: "/home/ubuntu/data/src")
+                draft.remotePath = self.remotePath(value, at: path)
             },
             Field("recursive") { value, path in
                 if let bool = self.bool(value, at: path) { draft.recursive = bool } else { draft.valid = false }
             },
             Field("delay") { value, path in
-                guard let seconds = value.doubleValue, seconds > 0, seconds.isFinite else {
-                    self.fail(path, "expected a positive number of seconds, found \(value.shortDescription)")
+                guard let seconds = self.number(value, at: path), seconds >= 0, seconds.isFinite else {
+                    self.fail(path, "expected a number of seconds, 0 or more, found \(value.shortDescription)")
                     draft.valid = false
                     return
                 }
@@ -564,6 +609,8 @@ final class SpecChecker {
 
     /// ssh refuses a private key that others can read; better to say so now.
     func checkIdentityFile(_ file: String, at path: FieldPath) {
+        let fail: (FieldPath, String) -> Void = filesWarn
+            ? { self.warn($0, $1 + "; commands that connect will refuse it") } : self.fail
         var status = stat()
         guard stat(file, &status) == 0 else {
             if errno == ENOENT || errno == ENOTDIR {
@@ -639,11 +686,31 @@ enum SpecPaths {
         return trailing ? joined + "/" : joined
     }
 
+    /// A path on the instance: an absolute one normalised; a relative one
+    /// (to the remote user's home, which only the instance knows) without
+    /// `~/`, `.` and repeated slashes, `.` for the home itself.
+    static func remote(_ path: String, keepingTrailingSlash: Bool) -> String {
+        if path.hasPrefix("/") { return normalised(path, keepingTrailingSlash: keepingTrailingSlash) }
+        let rest = path == "~" ? "" : path.hasPrefix("~/") ? String(path.dropFirst(2)) : path
+        var parts: [Substring] = []
+        for part in rest.split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..": if let last = parts.last, last != ".." { parts.removeLast() } else { parts.append(part) }
+            default: parts.append(part)
+            }
+        }
+        let joined = parts.isEmpty ? "." : parts.joined(separator: "/")
+        return keepingTrailingSlash && (path.hasSuffix("/") || path == "~") ? joined + "/" : joined
+    }
+
     /// How one path stands to another: "is the same as", "is inside",
-    /// "contains", or nil when neither holds.
+    /// "contains", or nil when neither holds. A relative (remote) path is
+    /// under the home folder, apart from every absolute one.
     static func relation(of path: String, to other: String) -> String? {
-        let a = normalised(path, keepingTrailingSlash: false)
-        let b = normalised(other, keepingTrailingSlash: false)
+        let home = { (p: String) in p.hasPrefix("/") ? p : "/~/" + p }
+        let a = normalised(home(path), keepingTrailingSlash: false)
+        let b = normalised(home(other), keepingTrailingSlash: false)
         if a == b { return "is the same as" }
         if a.hasPrefix(b == "/" ? "/" : b + "/") { return "is inside" }
         if b.hasPrefix(a == "/" ? "/" : a + "/") { return "contains" }

@@ -12,6 +12,10 @@ public enum Tag {
     /// On a volume while it is attached: where the spec mounts it.
     public static let mountPoint = "mount-point"
     public static let name = "Name"
+    /// On every volume created: Portal Gun 0.x's mark, so that either tool
+    /// lists and owns the other's volumes alike.
+    public static let dimension = "dimension"
+    public static let dimensionValue = "C-137"
 
     /// `tagSet` of an EC2 answer as a dictionary.
     public static func dictionary(_ tagSet: JSON?) -> [String: String] {
@@ -22,14 +26,15 @@ public enum Tag {
         return tags
     }
 
-    /// `TagSpecification.N` parameters for resources created with these tags.
-    public static func specification(_ index: Int, resourceType: String, _ tags: [(String, String)])
-        -> [(String, String)]
+    /// `TagSpecification.N` parameters for resources created with these tags
+    /// (`TagSpecificationSet.N` in a fleet's launch specification).
+    public static func specification(_ index: Int, resourceType: String, _ tags: [(String, String)],
+                                     name: String = "TagSpecification") -> [(String, String)]
     {
-        var pairs = [("TagSpecification.\(index).ResourceType", resourceType)]
+        var pairs = [("\(name).\(index).ResourceType", resourceType)]
         for (i, tag) in tags.enumerated() {
-            pairs.append(("TagSpecification.\(index).Tag.\(i + 1).Key", tag.0))
-            pairs.append(("TagSpecification.\(index).Tag.\(i + 1).Value", tag.1))
+            pairs.append(("\(name).\(index).Tag.\(i + 1).Key", tag.0))
+            pairs.append(("\(name).\(index).Tag.\(i + 1).Value", tag.1))
         }
         return pairs
     }

@@ -16,6 +16,10 @@ public struct Volume: Equatable, Sendable {
     public var state: String
     public var type: String
     public var iops: Int?
+    /// gp3's provisioned throughput, MiB/s.
+    public var throughput: Int? = nil
+    public var encrypted = false
+    public var kmsKeyID: String? = nil
     public var snapshotID: String?
     public var createTime: String?
     /// Current attachments (attaching, attached, detaching); more than one
@@ -61,6 +65,9 @@ public struct Volume: Equatable, Sendable {
         state = json["status"]?.stringValue ?? json["state"]?.stringValue ?? ""
         type = json["volumeType"]?.stringValue ?? ""
         iops = json["iops"]?.intValue.map { Int($0) }
+        throughput = json["throughput"]?.intValue.map { Int($0) }
+        encrypted = json["encrypted"]?.boolValue ?? false
+        kmsKeyID = json["kmsKeyId"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         snapshotID = json["snapshotId"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         createTime = json["createTime"]?.stringValue
         attachments = (json["attachmentSet"]?.arrayValue ?? []).compactMap { item in
@@ -79,6 +86,11 @@ public struct Volume: Equatable, Sendable {
     public var portal: String? { tags[Tag.portalName].flatMap { $0.isEmpty ? nil : $0 } }
     public var mountPoint: String? { tags[Tag.mountPoint].flatMap { $0.isEmpty ? nil : $0 } }
     public var createdBy: String? { tags[Tag.createdBy].flatMap { $0.isEmpty ? nil : $0 } }
+    /// The tags a person set (`-t`): all but Name and those Portal Gun writes.
+    public var userTags: [(String, String)] {
+        tags.filter { $0.key != Tag.name && !VolumeInput.reservedTagKeys.contains($0.key) }
+            .sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
     /// The instance that holds it (the first, for Multi-Attach).
     public var instanceID: String? { attachments.first?.instanceID }
     public var isInUse: Bool { !attachments.isEmpty || state == "in-use" }
@@ -128,10 +140,11 @@ public struct Volume: Equatable, Sendable {
     /// columns aligned with two spaces between them, sizes right-aligned, `-`
     /// for an empty cell, no trailing spaces.
     public static func table(_ volumes: [Volume]) -> String {
-        let header = ["ID", "NAME", "SIZE", "ZONE", "STATE", "INSTANCE", "PORTAL", "MOUNT POINT"]
+        let header = ["ID", "NAME", "SIZE", "ZONE", "STATE", "INSTANCE", "PORTAL", "MOUNT POINT", "TAGS"]
         let rows = volumes.map { volume in
             [volume.id, volume.name, "\(volume.sizeGiB) GiB", volume.zone, volume.state, volume.instanceID,
-             volume.portal, volume.mountPoint].map { cell(($0 ?? "")) }
+             volume.portal, volume.mountPoint, volume.userTags.map { "\($0.0):\($0.1)" }.joined(separator: " ")]
+                .map { cell(($0 ?? "")) }
         }
         return alignedColumns([header] + rows, rightAligned: [2])
     }
@@ -196,7 +209,7 @@ public enum VolumeInput {
     public static let sizes = 1...16384
     public static let defaultSizeGiB = 50
     /// Tags Portal Gun writes itself; `-t` may not set them.
-    public static let reservedTagKeys: Set<String> = [Tag.createdBy, Tag.portalName, Tag.mountPoint]
+    public static let reservedTagKeys: Set<String> = [Tag.createdBy, Tag.portalName, Tag.mountPoint, Tag.dimension]
 
     /// A size in GiB: a whole number from 1 to 16384 (within the type's own
     /// range when the type is known).
@@ -216,6 +229,16 @@ public enum VolumeInput {
                 "invalid size '\(size)' for a volume of type \(type.rawValue): expected \(type.sizes.lowerBound) "
                     + "to \(type.sizes.upperBound) GiB",
                 status: .usage)
+        }
+    }
+
+    /// A zone of the region: its name starts with the region's
+    /// (`us-east-1a`, `us-east-1-bos-1a` in us-east-1), checked before
+    /// CreateVolume so that nothing is made elsewhere, or refused late.
+    public static func check(zone: String, region: String) throws {
+        guard zone.hasPrefix(region), zone.count > region.count else {
+            throw Failure("availability zone '\(zone)' is not in the region \(region)", status: .usage,
+                          hints: ["give a zone of \(region), such as -z \(region)a, or another region with --region"])
         }
     }
 
@@ -342,9 +365,9 @@ public struct VolumeRequest: Equatable, Sendable {
     }
 
     /// Every tag the volume is created with: Name (when given), created-by,
-    /// then the others.
+    /// Portal Gun 0.x's dimension, then the others.
     public func allTags(createdBy: String) -> [(String, String)] {
-        (name.map { [(Tag.name, $0)] } ?? []) + [(Tag.createdBy, createdBy)] + tags
+        (name.map { [(Tag.name, $0)] } ?? []) + [(Tag.createdBy, createdBy), (Tag.dimension, Tag.dimensionValue)] + tags
     }
 
     /// CreateVolume's parameters.
@@ -423,7 +446,7 @@ public struct Volumes: Sendable {
         self.progress = progress
     }
 
-    var region: String { client.configuration.region }
+    public var region: String { client.configuration.region }
 
     // MARK: list
 
@@ -558,7 +581,8 @@ public struct Volumes: Sendable {
                 progress("'\(id)' is already \(size) GiB: size unchanged")
             }
         }
-        let tags = (change.name.map { [(Tag.name, $0)] } ?? []) + change.tags
+        // A tag that already has its value is not written again.
+        let tags = ((change.name.map { [(Tag.name, $0)] } ?? []) + change.tags).filter { volume.tags[$0.0] != $0.1 }
         if !tags.isEmpty {
             var parameters = QueryParameters([("ResourceId.1", id)])
             for (i, tag) in tags.enumerated() {

@@ -35,10 +35,6 @@ extension PortalSpec.PersistentVolume {
             guard let mountPoint = entry["mount_point"]?.stringValue ?? fromSpec?.mountPoint else {
                 throw Failure("\(path).mount_point: required, not found", status: .dataError)
             }
-            guard mountPoint.hasPrefix("/") else {
-                throw Failure("\(path).mount_point: expected an absolute path, found \(JSON.string(mountPoint).shortDescription)",
-                              status: .dataError)
-            }
             return MountRequest(volumeID: volumeID, device: device, mountPoint: mountPoint)
         }
     }
@@ -110,7 +106,7 @@ public func mountCommand(_ request: MountRequest, owner: String, group: String, 
 /// Mounts one volume: one remote command, one round trip.
 public func mount(_ request: MountRequest, session: SSHSession, owner: String, group: String,
                   options: MountOptions = MountOptions()) throws -> MountResult {
-    let result = try session.run(mountCommand(request, owner: owner, group: group, options: options))
+    let result = try session.run(mountCommand(request, owner: owner, group: group, options: options), holdStdin: true)
     let values = MountScript.parse(result.stdoutText)
     guard result.status == 0 else {
         let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -133,7 +129,7 @@ public func mount(_ request: MountRequest, session: SSHSession, owner: String, g
         throw Failure("\(request.volumeID): the mount script gave no answer: \(result.stdoutText)\(result.stderrText)")
     }
     return MountResult(volumeID: request.volumeID, device: device, foundBy: values["found_by"] ?? "",
-                       mountPoint: request.mountPoint, formatted: values["formatted"] == "1",
+                       mountPoint: values["mount_point"] ?? request.mountPoint, formatted: values["formatted"] == "1",
                        filesystem: values["filesystem"] ?? "", sizeBytes: int("size_bytes"),
                        filesystemBytes: int("filesystem_bytes"), grown: values["grown"] == "1",
                        alreadyMounted: values["already_mounted"] == "1", warning: values["warning"])

@@ -17,7 +17,21 @@ enum MountScript {
         set -u
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         export PATH
+        # portal-mount holds stdin open while it waits: when it goes away
+        # (Ctrl-C, a lost connection) stdin ends, and the script stops with
+        # everything it started, its lock released.
+        # (Through fd 3: an asynchronous list's own stdin is /dev/null.)
+        exec 3<&0
+        ( cat <&3 >/dev/null 2>&1; kill -TERM 0 2>/dev/null ) &
+        watcher=$!
+        exec 3<&-
+        trap 'kill "$watcher" 2>/dev/null' EXIT
         vol=$1 requested=$2 mp=$3 owner=$4 group=$5 wait=$6
+        # A relative mount point is in the remote user's home ($7, given before sudo).
+        case $mp in
+        /*) ;;
+        *) [ -n "${7:-}" ] || { printf 'error=%s\n' "no home folder to resolve $mp in"; exit 3; }; mp=${7%/}/$mp ;;
+        esac
         oneline() { printf '%s' "$*" | tr '\n' ';' | sed 's/;/; /g'; }
         fail() { printf 'error=%s\n' "$(oneline "$*")"; exit 3; }
         warn() { printf 'warning=%s\n' "$(oneline "$*")"; }
@@ -160,6 +174,7 @@ enum MountScript {
           fi
           ;;
         esac
+        printf 'mount_point=%s\n' "$mp"
         printf 'device=%s\nfound_by=%s\nfilesystem=%s\nformatted=%s\nalready_mounted=%s\ngrown=%s\nsize_bytes=%s\nfilesystem_bytes=%s\n' \
           "$dev" "$how" "$fstype" "$formatted" "$already" "$grown" "$devbytes" "${before:-0}"
         """#
@@ -167,7 +182,7 @@ enum MountScript {
     /// The command line for the remote user's shell: `sh -c WRAPPER portal-mount SCRIPT ARGS…`,
     /// where the wrapper runs the script directly as root, or through `sudo -n` otherwise.
     static func command(arguments: [String]) -> String {
-        let wrapper = #"s=$1; shift; if [ "$(id -u)" -eq 0 ]; then exec sh -c "$s" portal-mount "$@"; else exec sudo -n sh -c "$s" portal-mount "$@"; fi"#
+        let wrapper = #"s=$1; shift; if [ "$(id -u)" -eq 0 ]; then exec sh -c "$s" portal-mount "$@" "$HOME"; else exec sudo -n sh -c "$s" portal-mount "$@" "$HOME"; fi"#
         return Shell.join(["sh", "-c", wrapper, "portal-mount", text] + arguments)
     }
 

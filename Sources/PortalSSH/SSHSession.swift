@@ -110,8 +110,10 @@ public final class SSHSession {
     /// - Parameters:
     ///   - attemptTimeout: seconds one TCP connection may take.
     ///   - progress: messages for stderr while waiting (no prefix).
+    ///   - shouldStop: asked between attempts; true ends the wait (exit 130).
     public static func connect(host: String, port: Int, timeout: Double = 300, attemptTimeout: Double = 10,
-                               progress: ((String) -> Void)? = nil) throws -> SSHSession {
+                               progress: ((String) -> Void)? = nil,
+                               shouldStop: () -> Bool = { Interruption.cutsShort }) throws -> SSHSession {
         guard libssh2Initialised == 0 else { throw SSHError("libssh2 could not be initialised") }
         let start = monotonicSeconds()
         let deadline = start + max(timeout, 0)
@@ -120,6 +122,7 @@ public final class SSHSession {
         var lastReport = start
         var reported = false
         while true {
+            if shouldStop() { throw SSHError("interrupted", status: .interrupted) }
             statistics.connectionAttempts += 1
             let remaining = deadline - monotonicSeconds()
             var why: String
@@ -156,8 +159,11 @@ public final class SSHSession {
                 progress?("still waiting for sshd on \(endpoint(host, port)) (\(why)), \(Int(now - start)) s so far")
                 lastReport = now
             }
-            usleep(useconds_t(delay * 1_000_000))
-            delay = min(delay * 2, 5)
+            // At most a second between attempts: sshd is seen within about a
+            // second of answering (a refused TCP connection costs nothing).
+            let wake = monotonicSeconds() + delay
+            while !shouldStop(), monotonicSeconds() < wake { usleep(20_000) }
+            delay = min(delay * 2, 1)
         }
     }
 
@@ -338,7 +344,11 @@ public final class SSHSession {
     /// also collected in the result unless `collect` is false. Keepalives go
     /// out while the command is quiet; a dead connection is an error, not a hang.
     @discardableResult
-    public func run(_ command: String, stdin: [UInt8]? = nil, collect: Bool = true,
+    ///
+    /// `holdStdin`: stdin stays open while the command runs, and is closed
+    /// on Ctrl-C (`Interruption.cutsShort`), so that a command that watches
+    /// it (the mount script) stops itself; otherwise it ends at once.
+    public func run(_ command: String, stdin: [UInt8]? = nil, holdStdin: Bool = false, collect: Bool = true,
                     onStdout: (([UInt8]) -> Void)? = nil, onStderr: (([UInt8]) -> Void)? = nil) throws -> CommandResult {
         let start = monotonicSeconds()
         statistics.commands += 1
@@ -362,7 +372,7 @@ public final class SSHSession {
                 offset += written
             }
         }
-        _ = libssh2_channel_send_eof(channel)
+        if !holdStdin { _ = libssh2_channel_send_eof(channel) }
 
         var result = CommandResult(stdout: [], stderr: [], status: -1, signal: nil)
         var buffer = [CChar](repeating: 0, count: 32 * 1024)
@@ -390,6 +400,12 @@ public final class SSHSession {
                 }
             }
             if libssh2_channel_eof(channel) != 0 { break }
+            if Interruption.cutsShort {
+                libssh2_session_set_blocking(session, 1)
+                _ = libssh2_channel_send_eof(channel)
+                _ = libssh2_channel_close(channel)
+                throw SSHError("interrupted", status: .interrupted)
+            }
             if !progressed { try waitForSocket() }
         }
         libssh2_session_set_blocking(session, 1)
@@ -428,7 +444,8 @@ public final class SSHSession {
         if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
         if events == 0 { events = Int16(POLLIN) }
         var descriptor = pollfd(fd: socket, events: events, revents: 0)
-        let milliseconds = Int32(max(1, next)) * 1000
+        // At most a fifth of a second, so that Ctrl-C is seen promptly.
+        let milliseconds = min(Int32(max(1, next)) * 1000, 200)
         _ = poll(&descriptor, 1, milliseconds)
     }
 }

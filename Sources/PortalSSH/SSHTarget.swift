@@ -126,6 +126,17 @@ public func sshArguments(target: SSHTarget, knownHosts: KnownHosts = .default, t
     return arguments
 }
 
+/// `portal ssh`'s two words, the portal and the tmux session, in either
+/// order Portal Gun 0.x took them: `NAME -t SESSION`, or `-t SESSION NAME`,
+/// where the word right after `-t` (`--tmux`) is the session.
+public func portalAndTmuxSession(_ words: (String, String?), arguments: [String]) -> (name: String, session: String?) {
+    guard let second = words.1,
+        let flag = arguments.firstIndex(where: { $0 == "-t" || $0 == "--tmux" }),
+        flag + 1 < arguments.count, arguments[flag + 1] == words.0
+    else { return words }
+    return (second, words.0)
+}
+
 /// `sshArguments` for a portal document.
 public func sshArguments(document: PortalDocument, knownHosts: KnownHosts = .default, tmux: String? = nil,
                          command: [String] = []) throws -> [String] {
@@ -150,6 +161,8 @@ public struct ConnectOptions: Sendable {
     /// while it boots, sshd may answer before cloud-init has installed the
     /// key pair's public key. 0: refused is final at once.
     public var refusedKeyRetry: Double = 15
+    /// Asked while waiting for sshd: true gives up (exit 130). By default, Ctrl-C.
+    public var shouldStop: @Sendable () -> Bool = { Interruption.cutsShort }
 
     public init(timeout: Double = 300, knownHosts: KnownHosts = .default, useAgent: Bool = true,
                 refusedKeyRetry: Double = 15) {
@@ -180,7 +193,8 @@ public func connect(to target: SSHTarget, options: ConnectOptions = ConnectOptio
     while true {
         let began = monotonicSeconds()
         let remaining = max(1, options.timeout - (began - start))
-        let session = try SSHSession.connect(host: target.host, port: target.port, timeout: remaining, progress: progress)
+        let session = try SSHSession.connect(host: target.host, port: target.port, timeout: remaining, progress: progress,
+                                             shouldStop: options.shouldStop)
         if let earlier { session.count(earlier, secondsBefore: began - start) }
         try checkHostKey(session.hostKey, host: target.hostKeyAlias, address: SSHSession.endpoint(target.host, target.port),
                          knownHosts: options.knownHosts, consoleOutput: consoleOutput, note: progress)

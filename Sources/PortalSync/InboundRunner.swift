@@ -28,10 +28,10 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
             case .done:
                 first = false
                 backoff.succeed()
-                pause(max(0, start + channel.delay - monotonic()))
+                pause(max(0, start + channel.pollInterval - monotonic()))
             case .connectionLost(let message), .failed(let message):
                 error(message)
-                pause(max(channel.delay, backoff.fail()))
+                pause(max(channel.pollInterval, backoff.fail()))
             case .stopped:
                 return
             }
@@ -165,13 +165,13 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
                     waitingForFolder = true
                     _ = transfer(.full, reportEmpty: true)
                 }
-                pause(channel.delay)
+                pause(channel.pollInterval)
                 continue
             }
             let said = messages.last ?? "the connection closed"
             if !established && status != 255 {
                 // inotifywait itself failed (its watch limit, most likely): poll.
-                error("cannot watch '\(source.root)' on the instance (\(said)); polling every \(channel.delay) s instead")
+                error("cannot watch '\(source.root)' on the instance (\(said)); polling every \(channel.pollInterval) s instead")
                 poll()
                 return
             }

@@ -49,7 +49,7 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                     try watched.start()
                     tree = watched
                 } catch {
-                    self.error("\(error); polling every \(channel.delay) s instead")
+                    self.error("\(error); polling every \(channel.pollInterval) s instead")
                     polling = true
                 }
                 needsFullPass = true
@@ -72,14 +72,14 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                         coalescer.note(at: monotonic())
                     }
                 } catch {
-                    self.error("\(error); polling every \(channel.delay) s instead")
+                    self.error("\(error); polling every \(channel.pollInterval) s instead")
                     tree = nil
                     polling = true
                     needsFullPass = true
                 }
             } else if polling {
-                pause(min(0.2, max(0, lastPoll + channel.delay - now)))
-                if monotonic() >= lastPoll + channel.delay { needsFullPass = true }
+                pause(min(0.2, max(0, lastPoll + channel.pollInterval - now)))
+                if monotonic() >= lastPoll + channel.pollInterval { needsFullPass = true }
             }
             if stopped { break }
 
@@ -98,7 +98,7 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                     backoff.succeed()
                 case .connectionLost(let message), .failed(let message):
                     error(message)
-                    retryAt = monotonic() + (polling ? max(channel.delay, backoff.fail()) : backoff.fail())
+                    retryAt = monotonic() + (polling ? max(channel.pollInterval, backoff.fail()) : backoff.fail())
                 case .stopped:
                     break
                 }

@@ -24,10 +24,14 @@ public struct SourcePath: Equatable, Sendable {
             base = root == "/" ? "/" : root + "/"
             prefix = ""
         } else {
-            let slash = root.lastIndex(of: "/")!
-            let parent = String(root[..<slash])
-            base = parent + "/"
-            prefix = String(root[root.index(after: slash)...])
+            // A remote path without a slash (`results`) is in the home folder: `./`.
+            if let slash = root.lastIndex(of: "/") {
+                base = String(root[..<slash]) + "/"
+                prefix = String(root[root.index(after: slash)...])
+            } else {
+                base = "./"
+                prefix = root
+            }
         }
     }
 

@@ -527,9 +527,11 @@ struct ChannelIntegrationTests {
     func porcelain() throws {
         let p = try TestPortal(volumes: 0)
         let w = try SyncWorld()
+        // the portal's instance is a machine of its own: the remote folder is its user's
+        let remote = "/home/ubuntu/\(p.name)"
         let spec = try #require(try JSON(parsing: Array(Data(contentsOf: URL(fileURLWithPath: p.specPath)))).objectValue)
         var object = spec
-        object["channels"] = try JSON(parsing: Array("[\(SyncWorld.channel("out", w.laptop + "/src", w.instance))]".utf8))
+        object["channels"] = try JSON(parsing: Array("[\(SyncWorld.channel("out", w.laptop + "/src", remote))]".utf8))
         try JSON.object(object).serialized().write(toFile: p.specPath, atomically: true, encoding: .utf8)
         try w.write(w.laptop + "/src/train.py", "print('hi')\n")
         let env = w.environment
@@ -541,6 +543,8 @@ struct ChannelIntegrationTests {
         let open = try p.portal(["open", p.name, "--no-mount"], environment: env)
         try #require(open.status == 0, "\(open.stderr)")
         defer { _ = try? p.portal(["close", p.name], environment: env) }
+        let machine = try Machine.ready(try #require(try p.liveInstances().first))
+        let instance = machine.path(remote)
 
         for json in [false, true] {
             let process = Process()
@@ -552,13 +556,13 @@ struct ChannelIntegrationTests {
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
             process.standardInput = FileHandle.nullDevice
-            try? FileManager.default.removeItem(atPath: w.instance + "/src/train.py")
+            try? FileManager.default.removeItem(atPath: instance + "/src/train.py")
             try process.run()
             let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline && SyncWorld.tree(w.instance)["src/train.py"] == nil { usleep(20_000) }
+            while Date() < deadline && SyncWorld.tree(instance)["src/train.py"] == nil { usleep(20_000) }
             let text = "print('changed \(json)')\n"
             try w.write(w.laptop + "/src/train.py", text)
-            while Date() < deadline && SyncWorld.tree(w.instance)["src/train.py"] != text { usleep(20_000) }
+            while Date() < deadline && SyncWorld.tree(instance)["src/train.py"] != text { usleep(20_000) }
             usleep(200_000)
             kill(process.processIdentifier, SIGINT)
             let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -157,3 +157,113 @@ func loopbackSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
     }
     return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
+
+extension LocalCloud {
+    /// Every instance is a machine of its own (bin/local-cloud up --machines).
+    static var machines: Bool { environment["PORTAL_LOCAL_MACHINES"] == "1" }
+
+    /// Whether DescribeInstances reports the machines' own addresses: the twin's
+    /// gateway (cloud/gateway.py, run.json's "gateway_port") rewrites moto's.
+    static var reportsMachineAddresses: Bool {
+        let runFile = (environment["PORTAL_LOCAL_CLOUD_DIR"] ?? "") + "/run.json"
+        guard let text = try? String(contentsOfFile: runFile, encoding: .utf8), let run = try? JSON(parsing: text) else { return false }
+        return run["gateway_port"] != nil
+    }
+
+    /// What portal-mount says at first contact with an instance: verified against the
+    /// console's fingerprints, which the gateway serves once a machine is ready (without
+    /// it, moto's console has none: trusted on first use).
+    static func firstContact(_ instanceID: String) -> String {
+        reportsMachineAddresses && machines
+            ? "host key of \(instanceID) verified against the instance console's fingerprints"
+            : "trusting the host key of \(instanceID) on first use"
+    }
+
+    /// A spec for the local cloud written exactly as one for AWS: the image, key pair,
+    /// key, security group, zone and user that `bin/local-cloud up` exports, and no
+    /// "ssh" section. (Until the gateway reports the machines' addresses, a machine is
+    /// reached at moto's private address: "ssh": {"address": "private_ip"}.)
+    static func spec(instanceType: String = "t3.micro", zone: String? = nil, volumes: [JSON] = [],
+                     channels: [JSON] = [], setupCommands: [String] = [], identityFile: String? = nil) -> JSON {
+        let env = environment
+        func exported(_ name: String, _ fallback: String = "") -> JSON { .string(env[name] ?? fallback) }
+        var spot = JSONObject()
+        spot["instance_type"] = .string(instanceType)
+        spot["image_id"] = exported("PORTAL_LOCAL_IMAGE_ID")
+        spot["key_pair_name"] = exported("PORTAL_LOCAL_KEY_PAIR")
+        spot["identity_file"] = identityFile.map(JSON.string) ?? exported("PORTAL_LOCAL_SSH_KEY")
+        spot["security_group_id"] = exported("PORTAL_LOCAL_SECURITY_GROUP")
+        spot["availability_zone"] = zone.map(JSON.string) ?? exported("PORTAL_LOCAL_ZONE", "us-east-1a")
+        spot["remote_user"] = exported("PORTAL_LOCAL_USER", "ubuntu")
+        if !setupCommands.isEmpty { spot["setup_commands"] = .array(setupCommands.map(JSON.string)) }
+        var spec = JSONObject()
+        spec["spot_instance"] = .object(spot)
+        if !volumes.isEmpty { spec["persistent_volumes"] = .array(volumes) }
+        if !channels.isEmpty { spec["channels"] = .array(channels) }
+        if !reportsMachineAddresses { spec["ssh"] = ["address": "private_ip"] }
+        return .object(spec)
+    }
+}
+
+/// A machine of the local cloud (bin/local-cloud up --machines), from its
+/// machine.json; its files and mounts seen from the host through
+/// /proc/<its PID 1>/root, as a test needs to check what happened on it.
+struct Machine {
+    let instanceID: String
+    let address: String
+    let pid: Int
+    let hostKeys: [String]
+
+    /// Waits until the local cloud says the instance's machine is ready (sshd answers).
+    static func ready(_ instanceID: String, seconds: Double = 30) throws -> Machine {
+        let file = (LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] ?? "") + "/instances/\(instanceID)/machine.json"
+        var found: Machine?
+        _ = waitUntil(seconds: seconds) {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8), let record = try? JSON(parsing: text),
+                  record["state"] == "ready", let address = record["address"]?.stringValue,
+                  let pid = record["pid"]?.intValue else { return false }
+            found = Machine(instanceID: instanceID, address: address, pid: Int(pid),
+                            hostKeys: record["host_keys"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            return true
+        }
+        guard let found else { throw Failure("no ready machine for \(instanceID) after \(Int(seconds)) s (\(file))") }
+        return found
+    }
+
+    /// The host's path to a path on the machine.
+    func path(_ path: String) -> String { "/proc/\(pid)/root" + path }
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: self.path(path)) }
+    func read(_ path: String) throws -> String { try String(contentsOfFile: self.path(path), encoding: .utf8) }
+    func write(_ path: String, _ text: String) throws { try text.write(toFile: self.path(path), atomically: false, encoding: .utf8) }
+
+    /// The mount points on the machine (its mountinfo's octal escapes decoded).
+    var mountPoints: [String] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 4 ? LocalVolumes.unescape(String(fields[4])) : nil
+        }
+    }
+
+    func isMounted(_ path: String) -> Bool { mountPoints.contains(path) }
+
+    /// The host's loop device behind a volume attached to this machine.
+    static func loopDevice(of volume: String, seconds: Double = 15) throws -> String {
+        let file = (LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] ?? "") + "/volumes/attached.json"
+        var loop: String?
+        _ = waitUntil(seconds: seconds) {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8), let record = try? JSON(parsing: text) else { return false }
+            loop = record[volume]?["loop"]?.stringValue
+            return loop != nil
+        }
+        guard let loop else { throw Failure("no loop device for \(volume) after \(Int(seconds)) s") }
+        return loop
+    }
+
+    /// The device name of a volume on the machine (/dev/nvme<N>n1).
+    static func device(of volume: String) -> String? {
+        let file = (LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] ?? "") + "/volumes/attached.json"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8), let record = try? JSON(parsing: text) else { return nil }
+        return record[volume]?["device"]?.stringValue
+    }
+}

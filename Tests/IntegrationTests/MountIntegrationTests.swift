@@ -2,10 +2,11 @@ import Foundation
 import PortalBase
 import Testing
 
-/// portal-mount and `portal ssh` against the local cloud: moto as EC2, its
-/// sshd as the instance, loop devices as volumes. The "instance" is this
-/// machine, so a test looks at mounts and files directly.
-@Suite(.enabled(if: LocalCloud.available && LocalVolumes.available))
+/// portal-mount and `portal ssh` against the local cloud: moto as EC2, a machine
+/// of its own per instance (bin/local-cloud up --machines), loop devices as
+/// volumes. A test looks at the machine's mounts and files from the host,
+/// through /proc/<its PID 1>/root.
+@Suite(.enabled(if: LocalCloud.available && LocalVolumes.available && LocalCloud.machines))
 struct MountIntegrationTests {
     @Test("the first mount formats a blank volume and mounts it; a file written there survives detach and reattach, and the second mount does not format again")
     func formatOnceKeepData() throws {
@@ -14,8 +15,9 @@ struct MountIntegrationTests {
         let volume = try fixture.createVolume()
         try fixture.attach(volume)
         let mountPoint = fixture.folder + "/data"
+        let marker = "/home/ubuntu/setup-ran-\(fixture.name)"
         let document = try fixture.document(volumes: [(volume, "/dev/xvdf", mountPoint)],
-                                            setupCommands: ["touch \(fixture.folder)/setup-ran"])
+                                            setupCommands: ["touch \(marker) && sudo touch /etc/\(fixture.name)"])
 
         let first = try fixture.mount(document)
         #expect(first.status == 0, "\(first.stderr)")
@@ -25,19 +27,21 @@ struct MountIntegrationTests {
         #expect(mount["filesystem"] == "ext4")
         #expect(mount["size_bytes"] == .int(1 << 30))
         #expect(mount["mount_point"] == .string(mountPoint))
-        #expect(LocalVolumes.isMounted(mountPoint))
+        #expect(fixture.machine.isMounted(mountPoint))
         #expect(first.json?["provisioned"]?["setup_commands"] == 1)
-        #expect(FileManager.default.fileExists(atPath: fixture.folder + "/setup-ran"))
-        try "kept across opens\n".write(toFile: mountPoint + "/notes.txt", atomically: true, encoding: .utf8)
+        #expect(fixture.machine.exists(marker) && fixture.machine.exists("/etc/\(fixture.name)"))
+        // what the setup commands wrote (sudo included) is on the instance only
+        #expect(!FileManager.default.fileExists(atPath: marker) && !FileManager.default.fileExists(atPath: "/etc/\(fixture.name)"))
+        try fixture.machine.write(mountPoint + "/notes.txt", "kept across opens\n")
 
         try fixture.detach(volume)
-        #expect(!LocalVolumes.isMounted(mountPoint))
+        #expect(!fixture.machine.isMounted(mountPoint))
         try fixture.attach(volume)
         let second = try fixture.mount(document)
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.json?["mounts"]?[0]?["formatted"] == false)
         #expect(second.json?["mounts"]?[0]?["already_mounted"] == false)
-        #expect(try String(contentsOfFile: mountPoint + "/notes.txt", encoding: .utf8) == "kept across opens\n")
+        #expect(try fixture.machine.read(mountPoint + "/notes.txt") == "kept across opens\n")
 
         let third = try fixture.mount(document, arguments: ["--no-provision"])
         #expect(third.status == 0, "\(third.stderr)")
@@ -98,7 +102,7 @@ struct MountIntegrationTests {
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("holds a partition table (dos), not a file system"))
-        #expect(!LocalVolumes.isMounted(mountPoint))
+        #expect(!fixture.machine.isMounted(mountPoint))
         #expect(try run("/sbin/blkid", ["-p", "-s", "PTTYPE", "-o", "value", device]).stdout == "dos\n")
     }
 
@@ -113,7 +117,9 @@ struct MountIntegrationTests {
         let mount = try #require(result.json?["mounts"]?[0])
         // A loop device has no NVMe serial to confirm it with: the link alone.
         #expect(mount["found_by"] == "nvme-by-id")
-        #expect(mount["device"] == .string(try fixture.waitForDevice(volume)))
+        _ = try fixture.waitForDevice(volume)
+        #expect(mount["device"] == Machine.device(of: volume).map(JSON.string))
+        #expect(mount["device"] == "/dev/nvme1n1")
     }
 
     @Test("two volumes, one inside the other: one SSH connection, one round trip per volume, the outer one mounted first")
@@ -129,7 +135,7 @@ struct MountIntegrationTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("1 connection (1 attempt), 2 round trips"))
         #expect(result.json?["mounts"]?.arrayValue?.map { $0["volume_id"] } == [.string(inner), .string(outer)])
-        #expect(LocalVolumes.isMounted(fixture.folder + "/a") && LocalVolumes.isMounted(fixture.folder + "/a/b"))
+        #expect(fixture.machine.isMounted(fixture.folder + "/a") && fixture.machine.isMounted(fixture.folder + "/a/b"))
     }
 
     @Test("a mount point with spaces, quotes and $(…) is used literally, and nothing in it runs")
@@ -139,15 +145,14 @@ struct MountIntegrationTests {
         let volume = try fixture.createVolume()
         try fixture.attach(volume)
         let mountPoint = fixture.folder + #"/x/it's a "dir" $(touch pwned) `touch pwned2`; touch pwned3"#
-        let home = LocalVolumes.home(of: LocalCloud.environment["PORTAL_LOCAL_SSH_USER"] ?? "root")
-        let traps = [home + "/pwned", home + "/pwned2", home + "/pwned3", fixture.folder + "/x/pwned", "pwned"]
-        let before = traps.filter { FileManager.default.fileExists(atPath: $0) }
+        let traps = ["/home/ubuntu/pwned", "/home/ubuntu/pwned2", "/home/ubuntu/pwned3", "/root/pwned", "/pwned",
+                     fixture.folder + "/x/pwned"]
 
         let result = try fixture.mount(try fixture.document(volumes: [(volume, "/dev/xvdf", mountPoint)]))
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.json?["mounts"]?[0]?["mount_point"] == .string(mountPoint))
-        #expect(LocalVolumes.isMounted(mountPoint))
-        #expect(traps.filter { FileManager.default.fileExists(atPath: $0) } == before)
+        #expect(fixture.machine.isMounted(mountPoint))
+        #expect(traps.filter { fixture.machine.exists($0) } == [])
     }
 
     @Test("a volume grown while detached (ModifyVolume) is grown to its new size on the next mount, data intact")
@@ -161,7 +166,7 @@ struct MountIntegrationTests {
         let first = try fixture.mount(document)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.json?["mounts"]?[0]?["grown"] == false)
-        try "before growing\n".write(toFile: mountPoint + "/data.txt", atomically: true, encoding: .utf8)
+        try fixture.machine.write(mountPoint + "/data.txt", "before growing\n")
         try fixture.detach(volume)
 
         try EC2.call("ModifyVolume", ["VolumeId": .string(volume), "Size": 2])
@@ -173,7 +178,7 @@ struct MountIntegrationTests {
         #expect(mount["formatted"] == false)
         #expect(mount["size_bytes"] == .int(2 << 30))
         #expect(mount["filesystem_bytes"] == .int(2 << 30))
-        #expect(try String(contentsOfFile: mountPoint + "/data.txt", encoding: .utf8) == "before growing\n")
+        #expect(try fixture.machine.read(mountPoint + "/data.txt") == "before growing\n")
     }
 
     @Test("a setup command that fails is named with its exit status; the output of each is streamed to stderr")
@@ -190,11 +195,11 @@ struct MountIntegrationTests {
 }
 
 /// Host keys and keys: no volumes needed.
-@Suite(.enabled(if: LocalCloud.available && LocalCloud.environment["PORTAL_LOCAL_SSH_PORT"] != nil))
+@Suite(.enabled(if: LocalCloud.available && LocalCloud.machines))
 struct MountSSHIntegrationTests {
     @Test("a host key other than the one recorded for the instance is refused: exit 77, both fingerprints shown, nothing mounted")
     func wrongHostKeyRefused() throws {
-        let fixture = try MountFixture(instance: false)
+        let fixture = try MountFixture()
         defer { fixture.cleanup() }
         let cloud = LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] ?? ""
         let impostor = try String(contentsOfFile: cloud + "/id_ed25519.pub", encoding: .utf8)
@@ -205,17 +210,22 @@ struct MountSSHIntegrationTests {
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("is not the one recorded"))
         #expect(result.stderr.contains(try LocalVolumes.fingerprint(cloud + "/id_ed25519.pub")))
-        #expect(result.stderr.contains(try LocalVolumes.fingerprint(LocalCloud.environment["PORTAL_LOCAL_KNOWN_HOST_KEY"] ?? "")))
+        let presented = try fixture.machine.hostKeys.map { key in
+            let file = fixture.folder + "/host_key.pub"
+            try key.write(toFile: file, atomically: true, encoding: .utf8)
+            return try LocalVolumes.fingerprint(file)
+        }
+        #expect(presented.contains { result.stderr.contains($0) }, "\(presented)")
         #expect(!LocalVolumes.isMounted(fixture.folder + "/no"))
     }
 
-    @Test("first contact is trusted on first use (moto's console has no fingerprints), said on stderr, and recorded by instance id")
+    @Test("first contact is checked against the console's fingerprints (trusted on first use where the console has none), said on stderr, and recorded by instance id")
     func trustOnFirstUse() throws {
-        let fixture = try MountFixture(instance: false)
+        let fixture = try MountFixture()
         defer { fixture.cleanup() }
         let result = try fixture.mount(try fixture.document(volumes: [], setupCommands: ["true"]))
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("trusting the host key of \(fixture.instanceID) on first use"))
+        #expect(result.stderr.contains(LocalCloud.firstContact(fixture.instanceID)), "\(result.stderr)")
         let recorded = try String(contentsOfFile: fixture.knownHosts, encoding: .utf8)
         #expect(recorded.hasPrefix(fixture.instanceID + " ssh-ed25519 "))
         // OpenSSH finds it under the instance id.
@@ -224,7 +234,7 @@ struct MountSSHIntegrationTests {
 
     @Test("an RSA key gets the documented error: libssh2 1.10, rsa-sha2, and how to make and import an ed25519 key; exit 77")
     func rsaKeyExplained() throws {
-        let fixture = try MountFixture(instance: false)
+        let fixture = try MountFixture()
         defer { fixture.cleanup() }
         let cloud = LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] ?? ""
         let document = try fixture.document(volumes: [], setupCommands: ["true"], identityFile: cloud + "/id_rsa")
@@ -259,14 +269,14 @@ struct MountSSHIntegrationTests {
                                   environment: environment)
         #expect(result.status == 7, "\(result.stderr)")
         #expect(result.stdout == "two words\n")
-        #expect(result.stderr.contains("trusting the host key of \(id) on first use"))
+        #expect(result.stderr.contains(LocalCloud.firstContact(id)), "\(result.stderr)")
         let again = try p.portal(["ssh", p.name, "--", "true && exit 3"], environment: environment)
         #expect(again.status == 3, "\(again.stderr)")
     }
 
     @Test("a device that never appears is given up after --device-timeout: exit 75, naming what was looked for")
     func deviceNeverAppears() throws {
-        let fixture = try MountFixture(instance: false)
+        let fixture = try MountFixture()
         defer { fixture.cleanup() }
         let document = try fixture.document(volumes: [("vol-0aaaaaaaaaaaaaaa1", "/dev/xvdz", fixture.folder + "/none")])
         let result = try fixture.mount(document, arguments: ["--device-timeout", "1", "--no-provision"])
@@ -294,13 +304,14 @@ struct MountSSHIntegrationTests {
         #expect(result.status == 0, "\(result.stderr)")
         let arguments = result.stdout.split(separator: "\n").map(String.init)
         let env = LocalCloud.environment
+        let machine = try Machine.ready(id)
         #expect(arguments.first == "-t")
         #expect(arguments.contains(env["PORTAL_LOCAL_SSH_KEY"] ?? "?"))
-        #expect(arguments.contains(env["PORTAL_LOCAL_SSH_PORT"] ?? "?"))
+        #expect(arguments.contains("22"))
         #expect(arguments.contains("HostKeyAlias=\(id)"))
         #expect(arguments.contains("UserKnownHostsFile=\(knownHosts)"))
         #expect(arguments.contains("StrictHostKeyChecking=yes"))
-        #expect(arguments.suffix(3) == ["\(env["PORTAL_LOCAL_SSH_USER"] ?? "root")@127.0.0.1", "--", "tmux new -A -s work"])
+        #expect(arguments.suffix(3) == ["ubuntu@\(machine.address)", "--", "tmux new -A -s work"])
     }
 
     @Test("portal ssh on a portal that is not open says so and how to open it")
@@ -413,6 +424,8 @@ final class MountFixture {
     let folder: String
     let knownHosts: String
     let instanceID: String
+    /// The instance's machine (a made-up one, at 127.0.0.1, without an instance).
+    let machine: Machine
     private let ownsInstance: Bool
     private var volumes: [String] = []
     private var attached: Set<String> = []
@@ -427,14 +440,22 @@ final class MountFixture {
             let answer = try EC2.call("RunInstances", [
                 "ImageId": .string(try EC2.imageID.get()), "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro",
                 "Placement": ["AvailabilityZone": "us-east-1a"],
+                "KeyName": .string(LocalCloud.environment["PORTAL_LOCAL_KEY_PAIR"] ?? ""),
                 "TagSpecifications": [["ResourceType": "instance", "Tags": [["Key": "portal-name", "Value": .string(name)]]]],
             ])
             guard let id = answer["instancesSet"]?[0]?["instanceId"]?.stringValue else {
                 throw Failure("RunInstances gave no instance id")
             }
             instanceID = id
+            do {
+                machine = try Machine.ready(id)
+            } catch {
+                _ = try? EC2.call("TerminateInstances", ["InstanceId": [.string(id)]])
+                throw error
+            }
         } else {
             instanceID = "i-\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(17).lowercased())"
+            machine = Machine(instanceID: instanceID, address: "127.0.0.1", pid: 0, hostKeys: [])
         }
         ownsInstance = instance
     }
@@ -455,40 +476,30 @@ final class MountFixture {
     func detach(_ volume: String) throws {
         try EC2.call("DetachVolume", ["VolumeId": .string(volume), "InstanceId": .string(instanceID)])
         attached.remove(volume)
-        guard waitUntil(seconds: 15, { !FileManager.default.fileExists(atPath: LocalVolumes.link(volume)) }) else {
+        guard waitUntil(seconds: 15, { !machine.exists(LocalVolumes.link(volume)) && Machine.device(of: volume) == nil }) else {
             throw Failure("\(volume) still has its device 15 s after DetachVolume")
         }
     }
 
-    /// The loop device behind the volume's by-id link, once the local cloud made it.
+    /// The host's loop device behind the volume, once the local cloud made its
+    /// device and by-id link on the machine.
     func waitForDevice(_ volume: String) throws -> String {
         let link = LocalVolumes.link(volume)
-        guard waitUntil(seconds: 15, { FileManager.default.fileExists(atPath: link) }) else {
-            throw Failure("no \(link) 15 s after AttachVolume")
+        guard waitUntil(seconds: 15, { machine.exists(link) }) else {
+            throw Failure("no \(link) on \(instanceID) 15 s after AttachVolume")
         }
-        return URL(fileURLWithPath: link).resolvingSymlinksInPath().path
+        return try Machine.loopDevice(of: volume)
     }
 
-    /// Writes NAME.json: the local cloud's sshd, user and key.
+    /// Writes NAME.json: a spec as for AWS (LocalCloud.spec); with port, one that
+    /// reaches sshd at 127.0.0.1:port instead.
     @discardableResult
     func writeSpec(volumes: [(String, String, String)], setupCommands: [String] = [], identityFile: String? = nil,
                    port: Int? = nil) throws -> String {
-        let env = LocalCloud.environment
-        let user = env["PORTAL_LOCAL_SSH_USER"] ?? "root"
-        let spec: JSON = [
-            "spot_instance": [
-                "instance_type": "t3.micro", "image_id": "ami-12345678", "key_pair_name": "portal",
-                "identity_file": .string(identityFile ?? env["PORTAL_LOCAL_SSH_KEY"] ?? ""),
-                "security_group_id": "sg-12345678", "availability_zone": "us-east-1a",
-                "remote_user": .string(user), "remote_group": .string(user),
-                "setup_commands": .array(setupCommands.map(JSON.string)),
-            ],
-            "persistent_volumes": .array(volumes.map { volume, device, mountPoint in
-                ["volume_id": .string(volume), "device": .string(device), "mount_point": .string(mountPoint)]
-            }),
-            "ssh": ["host": .string(env["PORTAL_LOCAL_SSH_HOST"] ?? "127.0.0.1"),
-                    "port": .int(Int64(port ?? Int(env["PORTAL_LOCAL_SSH_PORT"] ?? "22") ?? 22))],
-        ]
+        var spec = LocalCloud.spec(volumes: volumes.map { volume, device, mountPoint in
+            ["volume_id": .string(volume), "device": .string(device), "mount_point": .string(mountPoint)]
+        }, setupCommands: setupCommands, identityFile: identityFile)
+        if let port { spec["ssh"] = ["host": "127.0.0.1", "port": .int(Int64(port))] }
         let path = folder + "/\(name).json"
         try spec.serialized(pretty: true).write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -503,7 +514,7 @@ final class MountFixture {
         guard result.status == 0, var document = result.json else { throw Failure("portal-spec: \(result.stderr)") }
         document["instance"] = [
             "id": .string(instanceID), "type": "t3.micro", "zone": "us-east-1a", "state": "running",
-            "public_ip": "54.0.0.1", "private_ip": "10.0.0.1", "public_dns": "", "private_dns": "",
+            "public_ip": .string(machine.address), "private_ip": .string(machine.address), "public_dns": "", "private_dns": "",
         ]
         document["attachments"] = .array(volumes.map { volume, device, mountPoint in
             ["volume_id": .string(volume), "device": .string(device), "mount_point": .string(mountPoint),
@@ -524,22 +535,18 @@ final class MountFixture {
     }
 
     func cleanup() {
-        for point in LocalVolumes.mounts(under: folder).reversed() { _ = try? run("/bin/umount", [point]) }
         for volume in attached {
             _ = try? EC2.call("DetachVolume", ["VolumeId": .string(volume), "InstanceId": .string(instanceID)])
         }
         if ownsInstance { _ = try? EC2.call("TerminateInstances", ["InstanceId": [.string(instanceID)]]) }
         for volume in volumes {
-            _ = waitUntil(seconds: 15) { !FileManager.default.fileExists(atPath: LocalVolumes.link(volume)) }
+            _ = waitUntil(seconds: 15) { Machine.device(of: volume) == nil }
             if (try? EC2.call("DeleteVolume", ["VolumeId": .string(volume)])) != nil,
                let cloud = LocalCloud.environment["PORTAL_LOCAL_CLOUD_DIR"] {
                 try? FileManager.default.removeItem(atPath: cloud + "/volumes/\(volume).img")
             }
         }
-        for point in LocalVolumes.mounts(under: folder).reversed() { _ = try? run("/bin/umount", ["-l", point]) }
-        if LocalVolumes.mounts(under: folder).isEmpty {
-            try? FileManager.default.removeItem(atPath: folder)
-        }
+        try? FileManager.default.removeItem(atPath: folder)
     }
 }
 

@@ -35,18 +35,11 @@ final class TestPortal {
     }
 
     func writeSpec(zone: String) throws {
-        let env = ProcessInfo.processInfo.environment
-        let volumesJSON = volumes.enumerated().map { i, id in
-            #"{"volume_id": "\#(id)", "device": "/dev/xvd\#(Character(UnicodeScalar(102 + i)!))", "mount_point": "/tmp/\#(name)/v\#(i)"}"#
-        }.joined(separator: ", ")
-        let spec = """
-            {"spot_instance": {"instance_type": "t3.medium", "image_id": "\(Self.ami)", "key_pair_name": "portal",
-              "identity_file": "\(env["PORTAL_LOCAL_SSH_KEY"] ?? "")", "security_group_id": "\(Self.securityGroup)",
-              "availability_zone": "\(zone)", "remote_user": "\(env["PORTAL_LOCAL_SSH_USER"] ?? "root")"},
-             "persistent_volumes": [\(volumesJSON)],
-             "ssh": {"host": "127.0.0.1", "port": \(env["PORTAL_LOCAL_SSH_PORT"] ?? "22")}}
-            """
-        try spec.write(to: folder.appendingPathComponent("\(name).json"), atomically: true, encoding: .utf8)
+        let spec = LocalCloud.spec(instanceType: "t3.medium", zone: zone, volumes: volumes.enumerated().map { i, id in
+            ["volume_id": .string(id), "device": .string("/dev/xvd\(Character(UnicodeScalar(102 + i)!))"),
+             "mount_point": .string("/tmp/\(name)/v\(i)")]
+        })
+        try spec.serialized(pretty: true).write(to: folder.appendingPathComponent("\(name).json"), atomically: true, encoding: .utf8)
     }
 
     var specPath: String { folder.appendingPathComponent("\(name).json").path }
@@ -139,7 +132,7 @@ struct PortalLifecycleTests {
 
         #expect(try p.portal(["info", p.name, "-f", "status"]).stdout == "open\n")
         #expect(try p.portal(["info", p.name, "-f", "id"]).stdout == "\(live.first ?? "")\n")
-        #expect(try p.portal(["info", p.name, "-f", "host"]).stdout == "127.0.0.1\n")
+        #expect(try p.portal(["info", p.name, "-f", "host"]).stdout == "\(try Machine.ready(live.first ?? "").address)\n")
         let info = try p.portal(["info", p.name, "--json"])
         #expect(info.json?["status"] == "open")
         #expect(info.json?["volumes"]?.arrayValue?.count == 2)
@@ -157,7 +150,7 @@ struct PortalLifecycleTests {
             #expect(!tags.contains { $0["key"] == "mount-point" })
         }
         let closed = try p.portal(["info", p.name, "-f", "status"])
-        #expect(closed.stdout == "closed\n")
+        #expect(closed.stdout == "close\n")
         #expect(try p.portal(["info", p.name, "-f", "id"]).status == 1)
         let again = try p.portal(["close", p.name])
         #expect(again.status == 0)
@@ -181,7 +174,7 @@ struct PortalLifecycleTests {
         func normalised(_ json: JSON?, _ p: TestPortal) -> String {
             var text = json?.serialized() ?? ""
             let instance = json?["instance"]
-            for value in [instance?["id"], instance?["public_ip"], instance?["private_ip"], instance?["public_dns"],
+            for value in [instance?["id"], instance?["spot_request_id"], instance?["public_ip"], instance?["private_ip"], instance?["public_dns"],
                           instance?["private_dns"], instance?["launch_time"]].compactMap({ $0?.stringValue })
             {
                 text = text.replacingOccurrences(of: value, with: "<instance>")

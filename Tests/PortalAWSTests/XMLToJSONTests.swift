@@ -78,6 +78,20 @@ struct XMLToJSONTests {
         #expect(XMLToJSON.scalar("-3", key: "x") == .int(-3))
         #expect(XMLToJSON.scalar("42", key: "volumeId") == "42")
     }
+
+    @Test("what crashed FoundationXML's parser is refused (found by bin/fuzz xml, inputs in Fuzz/corpus/xml)",
+          arguments: [[0x3C, 0xFF, 0xFF, 0xFF, 0xFF], Array("<?m?>".utf8), Array("<?xml version=\"1.0\"?><a><?m?></a>".utf8),
+                      Array("<?xml-stylesheet?><a/>".utf8)] as [[UInt8]])
+    func crashedTheParser(_ body: [UInt8]) {
+        #expect(throws: Failure.self) { try XMLToJSON.convert(body) }
+        let error = AWSError.decode(body, status: 500, service: "ec2", action: "X")
+        #expect(error.code == "HTTP500")
+    }
+
+    @Test("the XML declaration is no processing instruction")
+    func declaration() throws {
+        #expect(try XMLToJSON.convert(Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R><a>1</a></R>".utf8)) == ["a": 1])
+    }
 }
 
 struct QueryParametersTests {

@@ -88,16 +88,16 @@ let attachedVolumeJSON = #"""
     }
 
     @Suite struct Table {
-        @Test("the table aligns its columns, right-aligns sizes, shows '-' for empty and ends lines without spaces")
+        @Test("the table aligns its columns, right-aligns sizes, shows '-' for empty, the user's tags last, and ends lines without spaces")
         func alignment() throws {
             let attached = try Volume(json: JSON(parsing: Array(attachedVolumeJSON.utf8)))
             let free = Volume(id: "vol-0123456789abcdef0", sizeGiB: 8, zone: "us-east-1b",
                               tags: [Tag.name: "scratch-space"])
             let table = Volume.table([attached, free])
             #expect(table == """
-                ID                     NAME              SIZE  ZONE        STATE      INSTANCE             PORTAL  MOUNT POINT
-                vol-a7968977224810813  data           100 GiB  us-east-1a  in-use     i-082947029bccdad4c  gpu     /home/ubuntu/data
-                vol-0123456789abcdef0  scratch-space    8 GiB  us-east-1b  available  -                    -       -
+                ID                     NAME              SIZE  ZONE        STATE      INSTANCE             PORTAL  MOUNT POINT        TAGS
+                vol-a7968977224810813  data           100 GiB  us-east-1a  in-use     i-082947029bccdad4c  gpu     /home/ubuntu/data  project:nlp
+                vol-0123456789abcdef0  scratch-space    8 GiB  us-east-1b  available  -                    -       -                  -
 
                 """)
         }
@@ -204,7 +204,7 @@ let attachedVolumeJSON = #"""
     }
 
     @Suite struct Operations {
-        @Test("CreateVolume's parameters: zone, type, size, token, then the tags Name, created-by and the others")
+        @Test("CreateVolume's parameters: zone, type, size, token, then the tags Name, created-by, dimension and the others")
         func createParameters() {
             let request = VolumeRequest(name: "data", sizeGiB: 50, zone: "us-east-1a", tags: [("project", "nlp")])
             let parameters = request.parameters(createdBy: "arn:me", clientToken: "t")
@@ -213,7 +213,8 @@ let attachedVolumeJSON = #"""
                 ("TagSpecification.1.ResourceType", "volume"),
                 ("TagSpecification.1.Tag.1.Key", "Name"), ("TagSpecification.1.Tag.1.Value", "data"),
                 ("TagSpecification.1.Tag.2.Key", "created-by"), ("TagSpecification.1.Tag.2.Value", "arn:me"),
-                ("TagSpecification.1.Tag.3.Key", "project"), ("TagSpecification.1.Tag.3.Value", "nlp"),
+                ("TagSpecification.1.Tag.3.Key", "dimension"), ("TagSpecification.1.Tag.3.Value", "C-137"),
+                ("TagSpecification.1.Tag.4.Key", "project"), ("TagSpecification.1.Tag.4.Value", "nlp"),
             ]))
             let fromSnapshot = VolumeRequest(sizeGiB: nil, zone: "z", type: .io2, iops: 1000, snapshotID: "snap-12345678")
                 .parameters(createdBy: "arn:me", clientToken: "t")

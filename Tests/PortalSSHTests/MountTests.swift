@@ -55,7 +55,7 @@ struct MountTests {
         #expect(!MountScript.text.contains("eval"))
     }
 
-    @Test("as a user other than root the script runs through sudo -n, with the same words",
+    @Test("as a user other than root the script runs through sudo -n, with the same words and the user's home last",
           .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/su") && getpwnam("nobody") != nil))
     func sudoWhenNotRoot() throws {
         let folder = try TemporaryFolder()
@@ -74,7 +74,7 @@ struct MountTests {
         let data = try #require(FileManager.default.contents(atPath: record))
         let words = data.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
         #expect(words == ["-n", "sh", "-c", MountScript.text, "portal-mount", "vol-1", "/dev/xvdf", "/data/it's here",
-                          "ubuntu", "ubuntu", "7"])
+                          "ubuntu", "ubuntu", "7", String(cString: getpwnam("nobody")!.pointee.pw_dir)])
     }
 
     @Test("the script's answer is read, and its error line is the message")

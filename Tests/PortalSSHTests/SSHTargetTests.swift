@@ -36,6 +36,16 @@ let sampleInstance: JSON = [
 ]
 
 struct SSHTargetTests {
+    @Test("portal ssh takes the portal and the tmux session in either order Portal Gun 0.x took them")
+    func tmuxSessionOrder() {
+        let after = portalAndTmuxSession(("gpu", "train"), arguments: ["portal", "ssh", "gpu", "-t", "train"])
+        #expect(after.name == "gpu" && after.session == "train")
+        let before = portalAndTmuxSession(("train", "gpu"), arguments: ["portal", "ssh", "--tmux", "train", "gpu"])
+        #expect(before.name == "gpu" && before.session == "train")
+        let alone = portalAndTmuxSession(("gpu", nil), arguments: ["portal", "ssh", "-t", "gpu"])
+        #expect(alone.name == "gpu" && alone.session == nil)
+    }
+
     @Test("the address: public DNS by default, the public IP when there is no DNS name, or the private IP on request")
     func addressChoice() throws {
         #expect(try SSHTarget.address(of: sampleInstance, choice: .publicDNS) == "ec2-54-1-2-3.compute-1.amazonaws.com")

@@ -28,6 +28,11 @@ int pg_libssh2_userauth_publickey_fromfile(LIBSSH2_SESSION *session, const char 
                                            const char *passphrase);
 int pg_libssh2_session_last_error(LIBSSH2_SESSION *session, char **message);
 
+/* Makes a transfer stop (CURLE_ABORTED_BY_CALLBACK) as soon as `stop` returns
+   non-zero; libcurl asks through its progress callback, about once a second
+   while nothing moves and more often while data flows. */
+CURLcode pg_curl_set_stop_check(CURL *curl, int (*stop)(void));
+
 /* curl_off_t options (CURLOPT_POSTFIELDSIZE_LARGE): curl_off_t is not always a long. */
 CURLcode pg_curl_setopt_off_t(CURL *curl, CURLoption option, curl_off_t value);
 

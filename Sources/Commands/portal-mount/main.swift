@@ -32,11 +32,14 @@ struct PortalMount: ParsableCommand {
             already_mounted, found_by; and "provisioned": {python_virtual_env, python_packages, \
             setup_commands} unless --no-provision.
 
+            Ctrl-C stops the remote script (and whatever it started, so that its lock on the \
+            volume is released) and exits 130; so does a lost connection on the instance's side.
+
             Exit status: 0 done; 1 a volume could not be mounted or a setup command failed; 64 bad \
             command line; 65 bad input (no "attachments"); 69 the instance unreachable within \
             --ssh-timeout; 74 stdout could not be written; 75 a volume's device did not appear \
-            within --device-timeout; 77 the \
-            host key refused or authentication refused (an RSA key gets an explanation).
+            within --device-timeout; 77 the host key refused or authentication refused (an RSA key \
+            gets an explanation); 130 interrupted.
             """)
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for sshd while the instance boots.", valueName: "seconds"))
@@ -57,6 +60,8 @@ struct PortalMount: ParsableCommand {
         try Report.run {
             let start = Date()
             let document = try Stage.readDocument()
+            // Ctrl-C stops the remote script (its lock released) and exits 130.
+            Interruption.install()
             let say = { (line: String) in Terminal.stderr("portal-mount: \(line)") }
             var options = RemoteStages.Options()
             options.sshTimeout = sshTimeout.value

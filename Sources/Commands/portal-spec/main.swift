@@ -19,8 +19,11 @@ struct PortalSpecCommand: ParsableCommand {
             stdout holds only the document: indented at a terminal, one line in a pipe. Warnings \
             (unknown keys, with the nearest known key) and errors go to stderr. A refused spec \
             names the file, the field and what was expected and found, as in \
-            'gpu.json': spot_instance.instance_type: expected a string, found 42; placeholders \
-            left from 'portal init' are listed all at once.
+            'gpu.json': spot_instance.instance_type: expected a string, found 42, one line for \
+            each problem; placeholders left from 'portal init' are listed all at once. A value \
+            Portal Gun 0.x coerced ("yes", "True", 1 for true; "0.5" for 0.5) is taken with a \
+            warning saying what to write. A missing or unprivate identity file is a warning \
+            here: only the commands that connect refuse it.
 
             Exit status: 0 the document was written; 64 bad command line; 65 the spec is refused \
             (missing, not JSON, or invalid); 74 stdout could not be written (closed, full, or its \
@@ -57,9 +60,10 @@ struct PortalSpecCommand: ParsableCommand {
                     let text = try StandardStreams.readInput()
                     result = try PortalDocument.fromSpec(text: text, file: "<stdin>", name: name ?? "",
                                                          strict: strict,
-                                                         directory: FileManager.default.currentDirectoryPath)
+                                                         directory: FileManager.default.currentDirectoryPath,
+                                                         filesWarn: true)
                 } else {
-                    result = try PortalDocument.fromSpecFile(file, name: name, strict: strict)
+                    result = try PortalDocument.fromSpecFile(file, name: name, strict: strict, filesWarn: true)
                 }
             } catch let error as SpecError {
                 error.warnings.forEach(Report.warning)

@@ -71,7 +71,9 @@ struct ChannelCommand: ParsableCommand {
                 Terminal.stderr("portal: syncing; Ctrl-C stops")
             }
             let json = self.json
-            let succeeded = try session.run { event in
+            let succeeded: Bool
+            do {
+                succeeded = try session.run { event in
                 if json {
                     Terminal.stdout(event.line + "\n")
                     if case .error(let channel, let direction, let message) = event {
@@ -85,6 +87,11 @@ struct ChannelCommand: ParsableCommand {
                 case .error(let channel, let direction, let message):
                     Report.error(channel.map { "channel \($0) (\(direction?.rawValue ?? "?")): " }.map { $0 + message } ?? message)
                 }
+                }
+            } catch let failure as PortalFailure where failure.exitStatus == .interrupted {
+                // Ctrl-C is how channels are meant to stop: no error.
+                if !quiet { Terminal.stderr("portal: channels stopped") }
+                throw ExitCode(ExitStatus.interrupted.rawValue)
             }
             if !succeeded { throw ExitCode(ExitStatus.failure.rawValue) }
         }
@@ -92,9 +99,10 @@ struct ChannelCommand: ParsableCommand {
 
     /// `OUT '/home/me/src/' -> '/data/src'`.
     static func describe(_ channel: PortalSpec.Channel) -> String {
+        let remote = channel.remotePath.hasPrefix("/") ? channel.remotePath : "~/" + channel.remotePath
         let arrow = channel.direction == .out
-            ? "OUT '\(channel.localPath)' -> instance '\(channel.remotePath)'"
-            : "IN  instance '\(channel.remotePath)' -> '\(channel.localPath)'"
+            ? "OUT '\(channel.localPath)' -> instance '\(remote)'"
+            : "IN  instance '\(remote)' -> '\(channel.localPath)'"
         return arrow + (channel.recursive ? ", recursive" : "") + (channel.delete ? ", deleting" : "")
     }
 

@@ -59,8 +59,7 @@ struct ManualPage {
             if !builtins.contains(command),
                 ExecPath.find(command, arguments: Array(CommandLine.arguments.dropFirst()), environment: environment) == nil
             {
-                throw Failure("'\(word)' is not a portal command", status: .usage,
-                              hints: ["'portal --help' lists the commands; 'portal help' is the manual"])
+                throw ExecPath.unknownCommand(word, builtins: builtins)
             }
         }
     }

@@ -11,7 +11,7 @@ struct InfoCommand: ParsableCommand {
         abstract: "Show a portal: open or closed, its instance, its volumes, how to connect.",
         discussion: """
             With -f FIELD, print just that value, for scripts (as Portal Gun always did): \
-            name, status (open or closed), id, type, user, host, ip, remote (user@host), key \
+            name, status (open or close, Portal Gun 0.x's words), id, type, user, host, ip, remote (user@host), key \
             (the identity file). A field with no value (the id of a closed portal) prints \
             nothing and exits 1.
             """)
@@ -43,7 +43,7 @@ struct InfoCommand: ParsableCommand {
             if let field {
                 let value: String? = switch field {
                 case .name: document.name
-                case .status: instance == nil ? "closed" : "open"
+                case .status: instance == nil ? "close" : "open"
                 case .id: instance?.id
                 case .type: instance?.type ?? spec.spotInstance.instanceType
                 case .user: spec.spotInstance.remoteUser
@@ -57,6 +57,10 @@ struct InfoCommand: ParsableCommand {
                 return
             }
             let volumes = try instance == nil ? [] : cloud.describeVolumes(of: spec)
+            let cost = instance.flatMap { try? cloud.costSoFar($0) }
+            let region = cloud.client.configuration.region
+            let storage = volumes.compactMap { try? Volume(json: $0) }
+                .reduce(0) { $0 + EBSPricing.monthly(volume: $1, region: region) }
             if json {
                 var object = JSONObject()
                 object["name"] = .string(document.name)
@@ -65,9 +69,20 @@ struct InfoCommand: ParsableCommand {
                 object["volumes"] = .array(zip(spec.persistentVolumes, volumes).map { wanted, volume in
                     ["volume_id": .string(wanted.volumeID), "device": .string(wanted.device),
                      "mount_point": .string(wanted.mountPoint),
+                     "name": Tag.dictionary(volume["tagSet"])[Tag.name].map(JSON.string) ?? .null,
+                     "size_gib": volume["size"] ?? .null,
                      "state": volume["status"] ?? .null,
                      "attached_to": volume["attachmentSet"]?[0]?["instanceId"] ?? .null]
                 })
+                if let instance {
+                    object["cost"] = [
+                        "price_per_hour": cost?.pricePerHour.map(JSON.double) ?? .null,
+                        "since_launch": cost.map { .double($0.total) } ?? .null,
+                        "since_launch_basis": cost.map { .string($0.basis(type: instance.type, zone: instance.zone)) } ?? .null,
+                        "volumes_per_month": .double(storage),
+                        "volumes_basis": .string(EBSPricing.basis(region: region)),
+                    ]
+                }
                 if let target {
                     object["ssh"] = ["host": .string(target.host), "port": .int(Int64(target.port)),
                                      "user": .string(target.user), "identity_file": .string(target.identityFile)]
@@ -85,7 +100,16 @@ struct InfoCommand: ParsableCommand {
             if let ip = instance.publicIP { lines.append("  address   \(instance.publicDNS ?? ip)  \(ip)") }
             for (wanted, volume) in zip(spec.persistentVolumes, volumes) {
                 let state = volume["attachmentSet"]?[0]?["status"]?.stringValue ?? volume["status"]?.stringValue ?? "?"
-                lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(state))")
+                let name = Tag.dictionary(volume["tagSet"])[Tag.name].map { "\($0), " } ?? ""
+                let size = volume["size"]?.intValue.map { "\($0) GiB, " } ?? ""
+                lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(name)\(size)\(state))")
+            }
+            if let cost {
+                lines.append("  cost      " + (cost.pricePerHour.map { "\(perHour($0)) now, " } ?? "")
+                    + "\(dollars(cost.total)) since launch (\(cost.basis(type: instance.type, zone: instance.zone)))")
+            }
+            if !volumes.isEmpty {
+                lines.append("  storage   \(dollars(storage))/month for the volumes (\(EBSPricing.basis(region: region)))")
             }
             if let target {
                 lines.append("  ssh       portal ssh \(document.name)   (\(target.destination), port \(target.port), key \(target.identityFile))")

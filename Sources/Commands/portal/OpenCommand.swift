@@ -3,6 +3,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalSSH
 
 struct OpenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +14,10 @@ struct OpenCommand: ParsableCommand {
             portal-mount' does, in one process, then says how to connect. A portal that is \
             already open (found by its tags) is continued with, not launched twice. When a step \
             fails after the instance exists, the portal stays open for inspection and \
-            'portal close NAME' is the way out; --close-on-failure closes it at once.
+            'portal close NAME' is the way out; --close-on-failure closes it at once. Ctrl-C \
+            during an open that launched the instance closes the portal and waits until the \
+            instance is terminated, unless --keep-on-failure; a second Ctrl-C exits at once, \
+            saying what is still running. SSH connects while the volumes attach.
             """)
 
     @OptionGroup var portal: PortalName
@@ -26,6 +30,9 @@ struct OpenCommand: ParsableCommand {
 
     @Flag(help: "Close the portal at once when a step after the launch fails.")
     var closeOnFailure = false
+
+    @Flag(help: "On Ctrl-C after the launch, keep the new instance for inspection instead of closing the portal.")
+    var keepOnFailure = false
 
     @Flag(help: "Only request the instance and attach the volumes; do not mount or provision.")
     var noMount = false
@@ -52,33 +59,70 @@ struct OpenCommand: ParsableCommand {
                 return try body()
             }
 
-            let instance: Instance
+            var options = LaunchOptions()
+            options.api = api
+            options.timeout = timeout.value
+            var instance: Instance
             var justLaunched = false
             if let existing = try timed("find", { try cloud.findInstance(portal: document.name) }) {
                 cloud.progress("portal '\(document.name)' is already open: continuing with \(existing.id) (\(existing.state))")
                 instance = existing
+                if existing.state == "pending" {
+                    // AttachVolume needs a running instance (else IncorrectState).
+                    instance = try timed("launch") { try cloud.waitUntilRunning(existing.id, started: Date(), options: options) }
+                }
             } else {
-                var options = LaunchOptions()
-                options.api = api
-                options.timeout = timeout.value
+                PricesCommand.announce(document.spec, cloud: cloud, quiet: output.quiet)
                 instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true) }
                 justLaunched = true
             }
             document["instance"] = instance.json
+            var remote = RemoteStages.Options()
+            remote.provision = !noProvision
+            // SSH (connect, host key, authentication) while the volumes
+            // attach, and the volumes' tags while they are mounted: the
+            // remote stages wait only for what they need.
+            let stop = StopFlag()
+            let verbose = output.verbose
+            let connection = noMount || !RemoteStages.needConnection(document, options: remote) ? nil
+                : Background { [document, remote] in
+                    try RemoteStages.connect(document, cloud: cloud, options: remote, progress: { cloud.progress($0) },
+                                             detail: { line in if verbose { cloud.progress(line) } },
+                                             shouldStop: { Interruption.cutsShort || stop.isSet })
+                }
+            var tagging: Background<Void>?
             do {
-                let attachments = try timed("attach") { try cloud.attach(document, to: instance, justLaunched: justLaunched) }
+                let attachments = try timed("attach") {
+                    try cloud.attach(document, to: instance, justLaunched: justLaunched, tag: false)
+                }
                 document["attachments"] = .array(attachments.map(\.json))
+                tagging = Background { [document] in try cloud.tagAttached(document) }
                 if !noMount {
-                    var remote = RemoteStages.Options()
-                    remote.provision = !noProvision
+                    let session = try connection.map { connection in try timed("ssh") { try connection.value() } }
                     document = try timed("mount") {
-                        try RemoteStages.mountAndProvision(document, cloud: cloud, options: remote,
+                        try RemoteStages.mountAndProvision(document, cloud: cloud, options: remote, session: session,
                                                            progress: { cloud.progress($0) },
                                                            detail: { line in if output.verbose { cloud.progress(line) } })
                     }
                 }
+                try tagging?.value()
             } catch {
-                if closeOnFailure {
+                stop.set()
+                if Interruption.requested, justLaunched, !keepOnFailure {
+                    // The portal was not open before this open: leave nothing billing.
+                    cloud.progress("interrupted: closing the portal, as it was not open before (--keep-on-failure keeps it)")
+                    Interruption.cleaningUp(stillRunning: "instance \(instance.id) may still be running; "
+                                            + "'portal close \(document.name)' ends it") {
+                        _ = try? tagging?.value()
+                        do {
+                            _ = try cloud.close(document, instance: instance)
+                            cloud.progress("portal '\(document.name)' is closed: \(instance.id) terminated")
+                        } catch {
+                            Report.error("closing after the interruption failed: \(error)",
+                                         hints: ["'portal close \(document.name)' ends it"])
+                        }
+                    }
+                } else if closeOnFailure {
                     cloud.progress("closing the portal (--close-on-failure)")
                     _ = try? cloud.close(document, instance: instance)
                 } else {
@@ -101,11 +145,13 @@ struct OpenCommand: ParsableCommand {
         for volume in document.spec.persistentVolumes {
             let mount = mounts.first { $0["volume_id"]?.stringValue == volume.volumeID }
             let how = mount.map { ($0["formatted"]?.boolValue == true ? "formatted, " : "") + "mounted" } ?? "attached"
-            lines.append("  \(volume.volumeID)  \(volume.device) -> \(volume.mountPoint)  (\(how))")
+            let mounted = mount?["mount_point"]?.stringValue ?? volume.mountPoint
+            lines.append("  \(volume.volumeID)  \(volume.device) -> \(mounted)  (\(how))")
         }
         lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
             + String(format: "; %.1f s in all", total))
         lines.append("connect with: portal ssh \(document.name)")
+        if let target = try? SSHTarget(document: document) { lines.append("          or: " + sshCommandLine(target: target)) }
         lines.append("close with:   portal close \(document.name)")
         Stage.statusLine.finish()
         for line in lines { Terminal.stderr(line) }
@@ -113,3 +159,33 @@ struct OpenCommand: ParsableCommand {
 }
 
 extension LaunchAPI: ExpressibleByArgument {}
+
+/// A value computed on a thread of its own; `value()` waits for it (and
+/// gives up with exit 130 on Ctrl-C).
+final class Background<T>: @unchecked Sendable {  // `result` guarded by `done`
+    private var result: Result<T, Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        Thread.detachNewThread { [self] in
+            result = Result { try body() }
+            done.signal()
+        }
+    }
+
+    func value() throws -> T {
+        while done.wait(timeout: .now() + 0.05) == .timedOut {
+            try Interruption.check()
+        }
+        done.signal()
+        return try result!.get()
+    }
+}
+
+/// A flag one thread sets and others read.
+final class StopFlag: @unchecked Sendable {  // `value` guarded by `lock`
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

@@ -7,13 +7,13 @@ import PortalCore
 import PortalSSH
 import PortalSync
 
-/// `portal ssh NAME [-t [SESSION]] [-- COMMAND…]`: hands the terminal to
+/// `portal ssh NAME [-t|--tmux [SESSION]] [-- COMMAND…]`: hands the terminal to
 /// OpenSSH, connected as `portal-mount` connects (see PortalSSH.sshArguments).
 struct SSHCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssh",
         abstract: "Connect to an open portal's instance with ssh, or run a command there.",
-        usage: "portal ssh <name> [-t [<session>]] [-- <command> ...]",
+        usage: "portal ssh <name> [-t|--tmux [<session>]] [-- <command> ...]",
         discussion: """
             Runs OpenSSH (ssh) with the portal's identity file, remote user, host and port, and \
             Portal Gun's known_hosts file (~/.portal-gun/known_hosts, or PORTAL_KNOWN_HOSTS) with \
@@ -23,14 +23,16 @@ struct SSHCommand: ParsableCommand {
             console's fingerprints, else trusted on first use.
 
             With -t, the shell (or COMMAND) runs in tmux: 'tmux new -A -s SESSION' attaches to \
-            the session if it exists (default name: portal). After --, one word is a command line \
+            the session if it exists (default name: portal). As in Portal Gun 0.x, the session may \
+            also come first: 'portal ssh -t train gpu'. After --, one word is a command line \
             for the remote shell ('ls | wc -l'); several words are run exactly as given, each \
             quoted (sh -c 'exit 7'). The exit status is the command's, or 255 when ssh itself fails.
             """)
 
     @OptionGroup var portal: PortalName
 
-    @Flag(name: .customShort("t"), help: "Run in tmux: 'tmux new -A -s SESSION' (SESSION defaults to portal).")
+    @Flag(name: [.customShort("t"), .customLong("tmux")],
+          help: "Run in tmux: 'tmux new -A -s SESSION' (SESSION defaults to portal).")
     var tmux = false
 
     @Argument(help: ArgumentHelp("The tmux session's name (with -t).", valueName: "session"))
@@ -53,10 +55,13 @@ struct SSHCommand: ParsableCommand {
 
     func run() throws {
         try Report.run {
-            var document = try Porcelain.document(portal.name)
+            let terminator = CommandLine.arguments.firstIndex(of: "--") ?? CommandLine.arguments.endIndex
+            let (name, session) = portalAndTmuxSession((portal.name, self.session),
+                                                       arguments: Array(CommandLine.arguments[..<terminator]))
+            var document = try Porcelain.document(name)
             let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
             guard let instance = try cloud.findInstance(portal: document.name) else {
-                throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(portal.name)"])
+                throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(name)"])
             }
             document["instance"] = instance.json
             let target = try SSHTarget(document: document)

@@ -10,7 +10,7 @@ import PortalCore
 struct VolumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume",
-        abstract: "Create, list, update and delete the EBS volumes that keep your data across portals.",
+        abstract: "Create, list, update, delete and move the EBS volumes that keep your data across portals.",
         discussion: """
             A volume is an EBS volume that outlives every instance: a portal whose spec names \
             it in persistent_volumes gets it attached and mounted on every open, and finds \
@@ -31,7 +31,7 @@ struct VolumeCommand: ParsableCommand {
             line, 65 a volume cannot shrink, 69 AWS unreachable, 74 stdout could not be written, \
             75 temporary, 77 credentials refused.
             """,
-        subcommands: [Create.self, List.self, Update.self, Delete.self])
+        subcommands: [Create.self, List.self, Update.self, Delete.self, Move.self])
 }
 
 /// Options every `portal volume` subcommand takes.
@@ -62,10 +62,11 @@ extension VolumeCommand {
                 stderr. The volume is tagged Name (with -n), created-by (your ARN) and the -t \
                 tags, and is ready (available) when the command ends.
 
-                On a terminal, asks for what is missing: the name, the size and the \
-                availability zone (offering the region's zones). Otherwise the zone must be \
-                given with -z, and the size is 50 GiB unless -s says otherwise (with -S, the \
-                snapshot's size).
+                Asks on stdin for what is missing, as Portal Gun 0.x did, terminal or not: the \
+                name, the size and the availability zone (on a terminal, offering the region's zones); an empty \
+                answer takes the default. At the end of stdin the name is none and the size 50 GiB \
+                (with -S, the snapshot's), but a zone must be given. A zone outside the region is \
+                refused before anything is created.
                 """)
 
         @Option(name: .shortAndLong, help: "The volume's name (its Name tag).")
@@ -85,8 +86,9 @@ extension VolumeCommand {
             "Create the volume from this snapshot (snap-…).", valueName: "snapshot-id"))
         var snapshot: String?
 
-        @Option(name: .shortAndLong, help: ArgumentHelp(
-            "A tag key:value (repeatable); the value may be empty or hold colons.", valueName: "key:value"))
+        @Option(name: [.customShort("t"), .customLong("tags")], parsing: .upToNextOption,
+                help: ArgumentHelp("Tags key:value, one or more after one -t (repeatable); a value may be empty or hold colons.",
+                                   valueName: "key:value"))
         var tag: [String] = []
 
         @Option(help: ArgumentHelp(
@@ -111,15 +113,11 @@ extension VolumeCommand {
                 let snapshot = try self.snapshot.map(VolumeInput.snapshotID)
                 var (name, tags) = try VolumeInput.tags(tag, name: self.name)
                 let iops = try VolumeInput.iops(self.iops, type: type)
-                let interactive = Terminal.stdinIsTerminal && Terminal.stderrIsTerminal
-                if zone == nil && !interactive {
-                    throw Failure("missing availability zone: give one with -z ZONE, such as -z us-east-1a",
-                                  status: .usage,
-                                  hints: ["'portal-ec2 DescribeAvailabilityZones' lists the zones of the region"])
-                }
                 let volumes = try options.volumes()
+                if let zone = self.zone { try VolumeInput.check(zone: zone, region: volumes.region) }
                 var zone = self.zone
-                if interactive {
+                // As Portal Gun 0.x did with input(): asked on stdin, terminal or not.
+                do {
                     if name == nil {
                         let answer = try VolumePrompt.ask("name (optional)")
                         name = answer.isEmpty ? nil : answer
@@ -130,18 +128,29 @@ extension VolumeCommand {
                             answer == fallback && snapshot != nil ? nil : try VolumeInput.size(answer, type: type)
                         }
                     }
+                } catch is VolumePrompt.EndOfInput {
+                    // No more answers: the defaults.
+                }
+                do {
                     if zone == nil {
-                        let zones = try volumes.availabilityZones()
-                        zone = try VolumePrompt.ask(
-                            "availability zone (\(zones.joined(separator: ", ")))", default: zones.first
-                        ) { answer in
-                            guard !answer.isEmpty, zones.isEmpty || zones.contains(answer) else {
+                        // A person is offered the region's zones; a script's answer is checked
+                        // without a call, so that no answer costs no call either.
+                        let zones = Terminal.stdinIsTerminal ? try volumes.availabilityZones() : []
+                        let offered = zones.isEmpty ? "" : " (\(zones.joined(separator: ", ")))"
+                        zone = try VolumePrompt.ask("availability zone" + offered, default: zones.first) { answer in
+                            guard !answer.isEmpty else { throw Failure("an availability zone is needed", status: .usage) }
+                            if zones.isEmpty { try VolumeInput.check(zone: answer, region: volumes.region) }
+                            guard zones.isEmpty || zones.contains(answer) else {
                                 throw Failure("unknown zone '\(answer)': expected one of \(zones.joined(separator: ", "))",
                                               status: .usage)
                             }
                             return answer
                         }
                     }
+                } catch is VolumePrompt.EndOfInput {
+                    throw Failure("missing availability zone: give one with -z ZONE, such as -z \(volumes.region)a",
+                                  status: .usage,
+                                  hints: ["'portal-ec2 DescribeAvailabilityZones' lists the zones of the region"])
                 }
                 if size == nil && snapshot == nil { size = type.defaultSizeGiB }
                 let request = VolumeRequest(name: name, sizeGiB: size, zone: zone ?? "", type: type, iops: iops,
@@ -194,13 +203,14 @@ extension VolumeCommand {
             abstract: "Rename, grow or tag a volume.",
             discussion: """
                 -s grows the volume (EC2 ModifyVolume); an EBS volume cannot shrink, and a \
-                smaller size is refused (exit 65) before anything changes. The file system on \
-                it keeps its size until grown on the instance (for ext4: resize2fs). AWS allows \
-                one size change per volume every 6 hours. Only your own volumes, unless -f.
+                smaller size is refused (exit 65) before anything changes. The next 'portal open' \
+                (portal-mount) grows its file system to match. AWS allows one size change per \
+                volume every 6 hours. Only your own volumes, unless -f. Nothing to change (no \
+                option, or the values it has already) is said, and exits 0.
                 """)
 
         @Argument(help: ArgumentHelp("The volume to update.", valueName: "volume-id"))
-        var volumeID: String
+        var volumeID: String?
 
         @Option(name: .shortAndLong, help: "The new name (the Name tag).")
         var name: String?
@@ -209,9 +219,22 @@ extension VolumeCommand {
                                                          valueName: "GiB"))
         var size: String?
 
-        @Option(name: .shortAndLong, help: ArgumentHelp(
-            "A tag key:value to add or change (repeatable).", valueName: "key:value"))
+        @Option(name: [.customShort("t"), .customLong("tags")], parsing: .upToNextOption,
+                help: ArgumentHelp("Tags key:value to add or change, one or more after one -t (repeatable).",
+                                   valueName: "key:value"))
         var tag: [String] = []
+
+        /// `-t a:b vol-…`: -t takes every word up to the next option, as
+        /// Portal Gun 0.x's did; a last word without a colon is the volume.
+        var arguments: (volumeID: String, tags: [String])? {
+            if let volumeID { return (volumeID, tag) }
+            guard let last = tag.last, !last.contains(":") else { return nil }
+            return (last, Array(tag.dropLast()))
+        }
+
+        func validate() throws {
+            if arguments == nil { throw ValidationError("Missing expected argument '<volume-id>'") }
+        }
 
         @Flag(name: .shortAndLong, help: "Update the volume even if you did not create it.")
         var force = false
@@ -220,22 +243,21 @@ extension VolumeCommand {
 
         func run() throws {
             try Report.run {
+                guard let (volumeID, tag) = arguments else { return }
                 let id = try VolumeInput.volumeID(volumeID)
                 let size = try self.size.map { try VolumeInput.size($0) }
                 let (name, tags) = try VolumeInput.tags(tag, name: self.name)
                 let change = VolumeChange(name: name, sizeGiB: size, tags: tags)
                 guard !change.isEmpty else {
-                    throw Failure("nothing to update: give -n NAME, -s SIZE or -t key:value", status: .usage)
+                    options.log("nothing to update: '\(id)' is left as it is (-n NAME, -s SIZE and -t key:value change it)")
+                    return
                 }
                 let update = try options.volumes().update(id, change, force: force)
                 let volume = update.volume
                 if let resized = update.resized {
-                    options.log("grew '\(id)' from \(resized.from) GiB to \(resized.to) GiB")
-                    if let mountPoint = volume.mountPoint, volume.isInUse {
-                        options.log("to use the new space, run on the instance: sudo resize2fs \"$(findmnt -no SOURCE \(mountPoint))\"")
-                    } else {
-                        options.log("to use the new space, grow its file system once it is attached (ext4: sudo resize2fs DEVICE)")
-                    }
+                    options.log("grew '\(id)' from \(resized.from) GiB to \(resized.to) GiB; the next 'portal open' grows its file system")
+                } else if update.tagged.isEmpty {
+                    options.log("nothing to change: '\(id)' already has the size and tags given")
                 }
                 if !update.tagged.isEmpty {
                     let written = update.tagged.map { "\($0)=\(volume.tags[$0] ?? "")" }
@@ -282,8 +304,11 @@ extension VolumeCommand {
     }
 }
 
-/// Questions on the terminal (stderr), for `portal volume create`.
+/// Questions on stderr, answered on stdin, for `portal volume create`.
 enum VolumePrompt {
+    /// stdin ended before the answer.
+    struct EndOfInput: Error {}
+
     /// Asks until the answer passes `check`; an empty answer takes the
     /// default. End of input cancels.
     static func ask<T>(_ question: String, default fallback: String? = nil, check: (String) throws -> T) throws -> T {
@@ -292,8 +317,10 @@ enum VolumePrompt {
             StandardStreams.stderr(prompt)
             guard let line = readLine() else {
                 StandardStreams.stderr("\n")
-                throw Failure("no answer to '\(question)': nothing created", status: .usage)
+                throw EndOfInput()
             }
+            // Off a terminal the answer is not echoed: show it, so that the log reads.
+            if !Terminal.stdinIsTerminal { StandardStreams.stderr(line + "\n") }
             var answer = line.trimmingCharacters(in: .whitespaces)
             if answer.isEmpty, let fallback { answer = fallback }
             do {

@@ -25,10 +25,69 @@ struct Portal: ParsableCommand {
             SSHCommand.self,
             ChannelCommand.self,
             VolumeCommand.self,
+            PricesCommand.self,
+            GCCommand.self,
             HelpCommand.self,
         ])
+
+    // Taken from the command line by `LegacyConfig` before parsing; here for --help.
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp(
+        "Portal Gun 0.x's config file (aws_region, aws_access_key, aws_secret_key), before any command; it sets PORTAL_CONFIG.",
+        valueName: "file"))
+    var config: String?
 }
 
+/// `portal -c FILE COMMAND …`, as Portal Gun 0.x took its config: the file
+/// goes to every command (and plumbing it runs) as `PORTAL_CONFIG`.
+enum LegacyConfig {
+    static func take(_ arguments: [String]) -> [String] {
+        var arguments = arguments
+        guard let first = arguments.first else { return arguments }
+        if first == "-c" || first == "--config", arguments.count > 1 {
+            setenv("PORTAL_CONFIG", arguments[1], 1)
+            arguments.removeFirst(2)
+        } else if first.hasPrefix("--config=") {
+            setenv("PORTAL_CONFIG", String(first.dropFirst("--config=".count)), 1)
+            arguments.removeFirst()
+        }
+        return arguments
+    }
+}
+
+/// `--generate-completion-script SHELL`, with each shell function defined
+/// once: swift-argument-parser adds its own `help` beside ours, and its
+/// second `_portal_help` would replace the one that completes topics.
+enum Completion {
+    static func printIfAsked(_ arguments: [String]) {
+        guard let flag = arguments.firstIndex(where: { $0.hasPrefix("--generate-completion-script") }) else { return }
+        let value = arguments[flag].contains("=") ? String(arguments[flag].split(separator: "=", maxSplits: 1)[1])
+            : flag + 1 < arguments.count ? arguments[flag + 1] : ""
+        guard let shell = CompletionShell(rawValue: value) else { return }  // the parser says what is wrong
+        print(firstDefinitions(Portal.completionScript(for: shell)), terminator: "")
+        exit(0)
+    }
+
+    /// The script with only the first definition of each function (`name() {` … `}`).
+    static func firstDefinitions(_ script: String) -> String {
+        var seen = Set<String>()
+        var skipping = false
+        var lines: [Substring] = []
+        for line in script.split(separator: "\n", omittingEmptySubsequences: false) {
+            if skipping {
+                if line == "}" { skipping = false }
+                continue
+            }
+            if line.hasSuffix("() {"), !line.hasPrefix(" ") {
+                if !seen.insert(String(line)).inserted { skipping = true; continue }
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+Completion.printIfAsked(Array(CommandLine.arguments.dropFirst()))
 let arguments = ExecPath.runExternalCommandIfNeeded(
-    builtins: Portal.configuration.subcommands.map { $0._commandName })
+    builtins: Portal.configuration.subcommands.map { $0._commandName },
+    arguments: LegacyConfig.take(Array(CommandLine.arguments.dropFirst())))
 Portal.main(arguments)
