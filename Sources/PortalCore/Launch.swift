@@ -17,13 +17,13 @@ public struct LaunchOptions: Sendable {
     /// Seconds to wait for the instance to run.
     public var timeout: Double = 600
     /// The first and the longest pause between two polls: a state change is
-    /// seen within about a second. One wait polls one Describe call a second
+    /// seen within half a second. One wait makes two Describe calls a second
     /// at most, far below EC2's request-rate limits: non-mutating (Describe*)
     /// actions refill 20 tokens a second in a bucket of 100 per account and
     /// region ("Request throttling for the Amazon EC2 API",
     /// https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
     public var firstPoll: Double = 0.25
-    public var longestPoll: Double = 1
+    public var longestPoll: Double = 0.5
     /// Seconds a new instance id may be unknown to EC2's Describe calls
     /// (`InvalidInstanceID.NotFound`) before that is taken as final: the EC2
     /// API is eventually consistent ("Eventual consistency in the Amazon EC2
@@ -64,14 +64,17 @@ extension PortalCloud {
             throw Failure("portal '\(name)' is already open: instance \(open.id) (\(open.state))",
                           hints: ["'portal close \(name)' closes it; 'portal open \(name)' continues with it"])
         }
-        try checkVolumesBeforeLaunch(spec)
-        try Interruption.check()
-        let arn = try callerARN()
         let api = options.api ?? (spec.spotFleet != nil ? .spotFleet : .runInstances)
         if api == .spotFleet, spec.spotFleet == nil {
             throw Failure("--api spot-fleet needs spot_fleet.iam_fleet_role in the spec", status: .usage)
         }
-        let subnet = try spec.spotInstance.subnetID ?? defaultSubnet(zone: spec.spotInstance.availabilityZone)
+        // The zone's subnet is looked up while the volumes are checked.
+        let zone = spec.spotInstance.availabilityZone
+        let subnetLookup = spec.spotInstance.subnetID == nil ? Background { try self.defaultSubnet(zone: zone) } : nil
+        try checkVolumesBeforeLaunch(spec)
+        try Interruption.check()
+        let arn = try callerARN()
+        let subnet = try subnetLookup?.value() ?? spec.spotInstance.subnetID
         let tags = [(Tag.portalName, name), (Tag.createdBy, arn), (Tag.name, "portal-\(name)")]
         // One token for this open: a retried call after a lost answer is the
         // same request to EC2, not a second instance.

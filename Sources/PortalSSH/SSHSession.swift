@@ -118,7 +118,7 @@ public final class SSHSession {
         let start = monotonicSeconds()
         let deadline = start + max(timeout, 0)
         var statistics = SSHStatistics()
-        var delay = 0.5
+        var delay = 0.25
         var lastReport = start
         var reported = false
         while true {
@@ -159,11 +159,11 @@ public final class SSHSession {
                 progress?("still waiting for sshd on \(endpoint(host, port)) (\(why)), \(Int(now - start)) s so far")
                 lastReport = now
             }
-            // At most a second between attempts: sshd is seen within about a
-            // second of answering (a refused TCP connection costs nothing).
+            // At most half a second between attempts: sshd is seen within
+            // half a second of answering (a refused TCP connection costs nothing).
             let wake = monotonicSeconds() + delay
             while !shouldStop(), monotonicSeconds() < wake { usleep(20_000) }
-            delay = min(delay * 2, 1)
+            delay = min(delay * 2, 0.5)
         }
     }
 

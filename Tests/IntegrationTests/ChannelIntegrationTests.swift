@@ -34,9 +34,9 @@ final class SyncWorld {
         let spec = """
             {"spot_instance": {"instance_type": "t3.medium", "image_id": "ami-12345678", "key_pair_name": "portal",
               "identity_file": "\(env["PORTAL_LOCAL_SSH_KEY"] ?? "")", "security_group_id": "sg-12345678",
-              "availability_zone": "us-east-1a", "remote_user": "\(env["PORTAL_LOCAL_SSH_USER"] ?? "root")"},
+              "availability_zone": "us-east-1a", "remote_user": "\(env["PORTAL_LOCAL_SSHD_USER"] ?? env["PORTAL_LOCAL_SSH_USER"] ?? "root")"},
              "channels": [\(channels.joined(separator: ", "))],
-             "ssh": {"host": "127.0.0.1", "port": \(env["PORTAL_LOCAL_SSH_PORT"] ?? "22")}}
+             "ssh": {"host": "127.0.0.1", "port": \(env["PORTAL_LOCAL_SSHD_PORT"] ?? env["PORTAL_LOCAL_SSH_PORT"] ?? "22")}}
             """
         let specPath = root + "/w\(UUID().uuidString.prefix(6)).json"
         try spec.write(toFile: specPath, atomically: true, encoding: .utf8)

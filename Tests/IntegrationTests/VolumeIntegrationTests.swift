@@ -29,6 +29,19 @@ struct VolumeIntegrationTests {
         return result.json ?? .null
     }
 
+    /// Waits until EC2 says the instance runs, as AttachVolume needs (else
+    /// IncorrectState); a new id may be unknown for a moment (eventual consistency).
+    static func waitUntilRunning(_ id: String, timeout: TimeInterval = 120) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let result = try run("portal-ec2", ["DescribeInstances"], stdin: #"{"InstanceIds": ["\#(id)"]}"#)
+            let state = result.json?["reservationSet"]?[0]?["instancesSet"]?[0]?["instanceState"]?["name"]?.stringValue
+            if state == "running" { return }
+            usleep(200_000)
+        }
+        Issue.record("instance \(id) did not run within \(Int(timeout)) s")
+    }
+
     /// The volume as EC2 describes it now, or nil when it is gone.
     static func describe(_ id: String) throws -> JSON? {
         try ec2("DescribeVolumes", #"{"Filters": [{"Name": "volume-id", "Values": ["\#(id)"]}]}"#)["volumeSet"]?[0]
@@ -216,6 +229,7 @@ struct VolumeIntegrationTests {
             """)
         instance = try #require(launched["instancesSet"]?[0]?["instanceId"]?.stringValue)
         let instanceID = try #require(instance)
+        try Self.waitUntilRunning(instanceID)
         try Self.ec2("AttachVolume", #"{"VolumeId": "\#(id)", "InstanceId": "\#(instanceID)", "Device": "/dev/xvdf"}"#)
         // What portal-volume-attach writes while a portal holds the volume.
         try Self.ec2("CreateTags", """

@@ -4,22 +4,27 @@ import Testing
 
 @testable import PortalSSH
 
-/// The local cloud's sshd (bin/local-cloud up), found through its exports.
+/// The local cloud's loopback sshd (bin/local-cloud up: PORTAL_LOCAL_SSHD_* in the
+/// twin whose instances are machines, where it is a fixture and no instance;
+/// PORTAL_LOCAL_SSH_* in the older twin, where it plays every instance).
 enum LocalSSHD {
     static let environment = ProcessInfo.processInfo.environment
+    static func exported(_ name: String) -> String? {
+        environment["PORTAL_LOCAL_SSHD_" + name] ?? environment[name == "HOST_KEY" ? "PORTAL_LOCAL_KNOWN_HOST_KEY" : "PORTAL_LOCAL_SSH_" + name]
+    }
     static var available: Bool {
-        if environment["PORTAL_LOCAL_SSH_PORT"] == nil && environment["PORTAL_REQUIRE_LOCAL_CLOUD"] == "1" {
+        if exported("PORT") == nil && environment["PORTAL_REQUIRE_LOCAL_CLOUD"] == "1" {
             Issue.record("PORTAL_REQUIRE_LOCAL_CLOUD=1 but the local cloud is not up")
         }
-        return environment["PORTAL_LOCAL_SSH_PORT"] != nil
+        return exported("PORT") != nil
     }
-    static var host: String { environment["PORTAL_LOCAL_SSH_HOST"] ?? "127.0.0.1" }
-    static var port: Int { Int(environment["PORTAL_LOCAL_SSH_PORT"] ?? "") ?? 22 }
-    static var user: String { environment["PORTAL_LOCAL_SSH_USER"] ?? "root" }
+    static var host: String { exported("HOST") ?? "127.0.0.1" }
+    static var port: Int { Int(exported("PORT") ?? "") ?? 22 }
+    static var user: String { exported("USER") ?? "root" }
     static var key: String { environment["PORTAL_LOCAL_SSH_KEY"] ?? "" }
     static var rsaKey: String { (environment["PORTAL_LOCAL_CLOUD_DIR"] ?? "") + "/id_rsa" }
     static var hostKey: HostKey? {
-        (try? String(contentsOfFile: environment["PORTAL_LOCAL_KNOWN_HOST_KEY"] ?? "", encoding: .utf8)).flatMap(HostKey.init(line:))
+        (try? String(contentsOfFile: exported("HOST_KEY") ?? "", encoding: .utf8)).flatMap(HostKey.init(line:))
     }
 }
 

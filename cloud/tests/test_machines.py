@@ -297,3 +297,36 @@ class Machines(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "machines need root")
+class AfterACrash(unittest.TestCase):
+    def test_up_after_a_crash_removes_what_the_crashed_twin_left(self):
+        state = tempfile.mkdtemp(prefix="twin-machines-crash.")
+        env = dict(os.environ, PORTAL_LOCAL_CLOUD_DIR=state)
+        self.addCleanup(subprocess.run, [LOCAL_CLOUD, "down", "--purge"], env=env, capture_output=True)
+        r = subprocess.run([LOCAL_CLOUD, "up", "--machines"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        exports = dict(line[len("export "):].split("=", 1) for line in r.stdout.splitlines()
+                       if line.startswith("export "))
+        import boto3
+        ec2 = boto3.client("ec2", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        iid = ec2.run_instances(ImageId=exports["PORTAL_LOCAL_IMAGE_ID"], MinCount=1, MaxCount=1,
+                                KeyName="portal-local")["Instances"][0]["InstanceId"]
+        path = os.path.join(state, "instances", iid, "machine.json")
+        m = wait_until(20, lambda: (lambda x: x if x and x.get("state") == "ready" else None)(machines.read_json(path)),
+                       "machine ready")
+        # the crash: every process of the twin killed at once, nothing cleaned up
+        for name in ("machines", "gateway", "sshd", "moto"):
+            with open(os.path.join(state, f"{name}.pid")) as f:
+                os.kill(int(f.read().split()[0]), 9)
+        self.assertTrue(machines.leftovers(state))
+        self.assertTrue(machines.alive(m["pid"]))
+        r = subprocess.run([LOCAL_CLOUD, "up", "--machines"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(machines.alive(m["pid"]), "the crashed twin's machine still runs")
+        self.assertNotIn(m["netns"], machines.Twin(state).our_netns())
+        r = subprocess.run([LOCAL_CLOUD, "down"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(machines.leftovers(state), [])

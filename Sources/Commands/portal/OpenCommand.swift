@@ -72,8 +72,11 @@ struct OpenCommand: ParsableCommand {
                     instance = try timed("launch") { try cloud.waitUntilRunning(existing.id, started: Date(), options: options) }
                 }
             } else {
-                PricesCommand.announce(document.spec, cloud: cloud, quiet: output.quiet)
+                // The price is told while the launch goes on, not before it.
+                let spec = document.spec, quiet = output.quiet
+                let price = Background { PricesCommand.announce(spec, cloud: cloud, quiet: quiet) }
                 instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true) }
+                try price.value()
                 justLaunched = true
             }
             document["instance"] = instance.json
@@ -159,33 +162,3 @@ struct OpenCommand: ParsableCommand {
 }
 
 extension LaunchAPI: ExpressibleByArgument {}
-
-/// A value computed on a thread of its own; `value()` waits for it (and
-/// gives up with exit 130 on Ctrl-C).
-final class Background<T>: @unchecked Sendable {  // `result` guarded by `done`
-    private var result: Result<T, Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ body: @escaping @Sendable () throws -> T) {
-        Thread.detachNewThread { [self] in
-            result = Result { try body() }
-            done.signal()
-        }
-    }
-
-    func value() throws -> T {
-        while done.wait(timeout: .now() + 0.05) == .timedOut {
-            try Interruption.check()
-        }
-        done.signal()
-        return try result!.get()
-    }
-}
-
-/// A flag one thread sets and others read.
-final class StopFlag: @unchecked Sendable {  // `value` guarded by `lock`
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
-}
