@@ -7,6 +7,10 @@ let plumbing = [
     "portal-volume-attach", "portal-mount", "portal-sync", "portal-spot-cancel",
 ]
 
+// Our own targets build with warnings as errors, so that a warning fails the
+// build and CI (bin/test); the dependencies keep their own settings.
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
 func command(_ name: String) -> Target {
     .executableTarget(
         name: name,
@@ -14,7 +18,8 @@ func command(_ name: String) -> Target {
             "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
-        path: "Sources/Commands/\(name)")
+        path: "Sources/Commands/\(name)",
+        swiftSettings: strict)
 }
 
 let package = Package(
@@ -32,23 +37,24 @@ let package = Package(
         // Typed wrappers for what Swift cannot call directly (variadic functions, macros).
         .target(name: "CShim", dependencies: ["CCurl", "CSSH2"]),
 
-        .target(name: "PortalBase"),
-        .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CShim"]),
-        .target(name: "PortalCore", dependencies: ["PortalBase", "PortalAWS"]),
-        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalCore", "CSSH2", "CCrypto", "CShim"]),
-        .target(name: "PortalSync", dependencies: ["PortalBase", "PortalCore", "PortalSSH"]),
+        .target(name: "PortalBase", swiftSettings: strict),
+        .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CShim"], swiftSettings: strict),
+        .target(name: "PortalCore", dependencies: ["PortalBase", "PortalAWS"], swiftSettings: strict),
+        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalCore", "CSSH2", "CCrypto", "CShim"],
+                swiftSettings: strict),
+        .target(name: "PortalSync", dependencies: ["PortalBase", "PortalCore", "PortalSSH"], swiftSettings: strict),
         .target(name: "PortalCLI", dependencies: [
             "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], swiftSettings: strict),
     ] + (plumbing + ["portal"]).map(command) + [
-        .testTarget(name: "PortalBaseTests", dependencies: ["PortalBase"]),
+        .testTarget(name: "PortalBaseTests", dependencies: ["PortalBase"], swiftSettings: strict),
         .testTarget(name: "PortalAWSTests", dependencies: ["PortalAWS"],
-                    resources: [.copy("Fixtures")]),
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "PortalCoreTests", dependencies: ["PortalCore"],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "PortalSSHTests", dependencies: ["PortalSSH"]),
-        .testTarget(name: "PortalSyncTests", dependencies: ["PortalSync"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"], exclude: ["Fixtures"]),
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "PortalSSHTests", dependencies: ["PortalSSH"], swiftSettings: strict),
+        .testTarget(name: "PortalSyncTests", dependencies: ["PortalSync"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"], exclude: ["Fixtures"], swiftSettings: strict),
     ]
 )

@@ -62,9 +62,30 @@ public struct AWSError: PortalFailure, Equatable {
         return AWSError(
             service: service, action: action,
             code: error?.child("Code")?.text ?? "HTTP\(status)",
-            message: error?.child("Message")?.text
-                ?? (body.isEmpty ? "no error message" : String(decoding: body.prefix(200), as: UTF8.self)),
+            message: error?.child("Message")?.text ?? summary(of: body),
             requestId: requestId, httpStatus: status)
+    }
+
+    /// A body that is not AWS's error XML (a proxy's HTML page, a load
+    /// balancer's text), in a line: an HTML page by its title, else the
+    /// first line of text, cut short, control characters taken out.
+    static func summary(of body: [UInt8]) -> String {
+        if body.isEmpty { return "no error message" }
+        let text = String(decoding: body.prefix(65536), as: UTF8.self)
+        func oneLine<S: StringProtocol>(_ s: S) -> String {
+            s.split(whereSeparator: { $0.isWhitespace || $0.unicodeScalars.allSatisfy { $0.properties.generalCategory == .control } })
+                .joined(separator: " ")
+        }
+        if let open = text.range(of: "<title>", options: .caseInsensitive),
+            let close = text.range(of: "</title>", options: .caseInsensitive, range: open.upperBound..<text.endIndex)
+        {
+            return "an HTML page, not an AWS answer: '\(abbreviated(oneLine(text[open.upperBound..<close.lowerBound]), limit: 100))'"
+        }
+        if text.range(of: "<html", options: .caseInsensitive) != nil {
+            return "an HTML page of \(body.count) bytes, not an AWS answer"
+        }
+        let first = text.split(whereSeparator: \.isNewline).first { !$0.allSatisfy(\.isWhitespace) } ?? ""
+        return "not an AWS answer: '\(abbreviated(oneLine(first), limit: 100))'"
     }
 }
 

@@ -28,6 +28,7 @@ extension AWSClient {
         if useCache {
             try? FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o700])
+            // A cache: when it cannot be written, the next call asks STS again.
             _ = FileManager.default.createFile(atPath: file, contents: Data(arn.utf8), attributes: [.posixPermissions: 0o600])
         }
         return arn

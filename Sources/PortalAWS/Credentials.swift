@@ -200,37 +200,43 @@ public struct ConfigurationResolver {
     }
 
     /// Runs the command through /bin/sh, as the AWS CLI's docs allow, with
-    /// stderr passed through to the user.
+    /// its stderr passed on to the user. Like every child it runs without the
+    /// AWS keys of this process (`ChildEnvironment`): it is there to make
+    /// credentials, not to read them.
     public static func runCredentialProcess(_ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
+        let result: (status: Int32, out: [UInt8], err: [UInt8])?
+        do { result = try Child.run(["/bin/sh", "-c", command]) } catch {
             throw Failure("credential_process could not start: \(error)", status: .permission)
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure("credential_process exited with status \(process.terminationStatus)", status: .permission)
+        guard let result else { throw Failure("interrupted", status: .interrupted) }
+        if !result.err.isEmpty { StandardStreams.stderr(String(decoding: result.err, as: UTF8.self)) }
+        guard result.status == 0 else {
+            throw Failure("credential_process exited with status \(result.status)", status: .permission)
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: result.out, as: UTF8.self)
     }
 
+    /// The region, checked (`AWSNames.isRegion`) whatever its source, since
+    /// it becomes part of the endpoint's host name.
     public func resolveRegion() throws -> String {
         let profileRegion = try configProfile()["region"]
-        if let region = nonEmpty(regionOption) { return region }
-        if legacyFileIsExplicit, nonEmpty(profileOption) == nil, let region = try legacyConfig()?["aws_region"]?.stringValue {
-            return region
+        let legacyRegion = { () throws -> (String, String)? in
+            guard nonEmpty(self.profileOption) == nil, let region = try self.legacyConfig()?["aws_region"]?.stringValue else { return nil }
+            return (region, "aws_region in '\(self.legacyFile)'")
         }
-        if let region = nonEmpty(environment["AWS_REGION"])
-            ?? nonEmpty(environment["AWS_DEFAULT_REGION"]) ?? nonEmpty(profileRegion)
-        {
-            return region
+        var found: (String, String)? = nonEmpty(regionOption).map { ($0, "--region") }
+        if found == nil, legacyFileIsExplicit { found = try legacyRegion() }
+        if found == nil {
+            found = nonEmpty(environment["AWS_REGION"]).map { ($0, "AWS_REGION") }
+                ?? nonEmpty(environment["AWS_DEFAULT_REGION"]).map { ($0, "AWS_DEFAULT_REGION") }
+                ?? nonEmpty(profileRegion).map { ($0, "region of profile '\(profileName)' in '\(configFile)'") }
         }
-        if nonEmpty(profileOption) == nil, let region = try legacyConfig()?["aws_region"]?.stringValue {
+        if found == nil { found = try legacyRegion() }
+        if let (region, source) = found {
+            guard AWSNames.isRegion(region) else {
+                throw Failure("invalid region \(JSON.string(region).shortDescription) (from \(source))", status: .usage,
+                              hints: ["a region is letters, digits and hyphens, such as us-east-1"])
+            }
             return region
         }
         throw Failure(
@@ -245,9 +251,16 @@ public struct ConfigurationResolver {
     public func resolveEndpoints() throws -> [String: String] {
         var endpoints: [String: String] = [:]
         let profileEndpoint = try configProfile()["endpoint_url"]
-        let general = nonEmpty(environment["AWS_ENDPOINT_URL"]) ?? nonEmpty(profileEndpoint)
         for service in ["ec2", "sts"] {
-            if let url = nonEmpty(environment["AWS_ENDPOINT_URL_\(service.uppercased())"]) ?? general {
+            let variable = "AWS_ENDPOINT_URL_\(service.uppercased())"
+            let found = nonEmpty(environment[variable]).map { ($0, variable) }
+                ?? nonEmpty(environment["AWS_ENDPOINT_URL"]).map { ($0, "AWS_ENDPOINT_URL") }
+                ?? nonEmpty(profileEndpoint).map { ($0, "endpoint_url of profile '\(profileName)' in '\(configFile)'") }
+            if let (url, source) = found {
+                if let problem = AWSNames.endpointProblem(url) {
+                    throw Failure("invalid endpoint URL \(JSON.string(url).shortDescription) (from \(source)): \(problem)",
+                                  status: .usage)
+                }
                 endpoints[service] = url
             }
         }

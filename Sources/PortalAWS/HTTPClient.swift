@@ -117,6 +117,9 @@ public final class HTTPClient: @unchecked Sendable {
 
     public let connectTimeout: Double
     public let totalTimeout: Double
+    /// The largest answer taken, in bytes: more ends the transfer and fails
+    /// the request (EC2's largest answers are a few MiB).
+    public var maximumResponse = 32 << 20
 
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
@@ -179,6 +182,7 @@ public final class HTTPClient: @unchecked Sendable {
 
         let parts = request.parts
         let collector = ResponseCollector()
+        collector.limit = maximumResponse
         let context = Unmanaged.passUnretained(collector).toOpaque()
 
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
@@ -194,6 +198,10 @@ public final class HTTPClient: @unchecked Sendable {
             let length = size * count
             guard let userdata else { return 0 }
             let collector = Unmanaged<ResponseCollector>.fromOpaque(userdata).takeUnretainedValue()
+            if collector.body.count + length > collector.limit {
+                collector.tooLarge = true
+                return 0  // libcurl ends the transfer: CURLE_WRITE_ERROR
+            }
             if let data, length > 0 {
                 data.withMemoryRebound(to: UInt8.self, capacity: length) {
                     collector.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
@@ -258,7 +266,11 @@ public final class HTTPClient: @unchecked Sendable {
         let traceURL = "\(parts.scheme)://\(parts.host)\(parts.path)"
 
         guard code == CURLE_OK else {
-            let error = makeError(code, host: parts.host)
+            var error = makeError(code, host: parts.host)
+            if collector.tooLarge {
+                error = HTTPError(kind: .other, code: Int(code.rawValue),
+                                  curlMessage: "the answer is larger than \(maximumResponse >> 20) MiB; refused", host: parts.host)
+            }
             return (.failure(error), "\(method) \(traceURL) -> \(error) (\(milliseconds) ms)")
         }
         var status = 0
@@ -318,6 +330,8 @@ public final class HTTPClient: @unchecked Sendable {
 private final class ResponseCollector {
     var headers: [HTTPRequest.Header] = []
     var body: [UInt8] = []
+    var limit = Int.max
+    var tooLarge = false
 
     /// One raw header line: a status line starts a new response (after a
     /// `100 Continue` or a redirect only the last one counts), a line starting

@@ -55,7 +55,10 @@ public struct QueryParameters: Equatable, Sendable {
             case .null: return
             case .bool(let b): result.pairs.append((prefix, b ? "true" : "false"))
             case .int(let i): result.pairs.append((prefix, String(i)))
+            case .double(let d) where !d.isFinite:
+                throw Failure("<stdin>: \(abbreviated(prefix)): the number cannot be represented", status: .dataError)
             case .double(let d): result.pairs.append((prefix, JSON.double(d).serialized()))
+            case .bigInt(let text): result.pairs.append((prefix, text))
             case .string(let s): result.pairs.append((prefix, s))
             case .object(let nested):
                 for (key, inner) in nested { try add("\(prefix).\(key)", inner) }

@@ -69,6 +69,10 @@ public struct RequestDocument {
         }
         request = HTTPRequest(method: method.uppercased(), url: url, headers: headers, body: body)
         region = try string("region", required: false)
+        if let region, !AWSNames.isRegion(region) {
+            throw Failure("<stdin>: region: expected a region such as \"us-east-1\", found \(JSON.string(region).shortDescription)",
+                          status: .dataError)
+        }
         service = try string("service", required: false)
     }
 

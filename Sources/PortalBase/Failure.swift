@@ -10,6 +10,8 @@ public enum ExitStatus: Int32, Sendable {
     case dataError = 65
     /// AWS or the instance unreachable after retries.
     case unavailable = 69
+    /// The output could not be written: stdout closed, full, or its reader gone.
+    case ioError = 74
     /// Temporary: no capacity, timed out. Trying again later may work.
     case temporary = 75
     /// Credentials or SSH authentication refused.

@@ -5,15 +5,20 @@ public enum JSON: Equatable, Sendable {
     case bool(Bool)
     case int(Int64)
     case double(Double)
+    /// An integer beyond Int64, kept as written (digits, and a minus sign)
+    /// so that a stage passes it through exactly.
+    case bigInt(String)
     case string(String)
     case array([JSON])
     case object(JSONObject)
 }
 
 /// An object whose keys keep their order of insertion. Setting an existing key
-/// replaces its value in place.
+/// replaces its value in place. Lookup and insertion take constant time
+/// (a table from key to position); removing a key renumbers those after it.
 public struct JSONObject: Equatable, Sendable, Sequence {
     public private(set) var pairs: [(key: String, value: JSON)] = []
+    private var positions: [String: Int] = [:]
 
     public init() {}
     public init(_ pairs: [(String, JSON)]) {
@@ -25,11 +30,18 @@ public struct JSONObject: Equatable, Sendable, Sequence {
     public var count: Int { pairs.count }
 
     public subscript(key: String) -> JSON? {
-        get { pairs.first(where: { $0.key == key })?.value }
+        get { positions[key].map { pairs[$0].value } }
         set {
-            if let index = pairs.firstIndex(where: { $0.key == key }) {
-                if let newValue { pairs[index].value = newValue } else { pairs.remove(at: index) }
+            if let index = positions[key] {
+                if let newValue {
+                    pairs[index].value = newValue
+                } else {
+                    pairs.remove(at: index)
+                    positions[key] = nil
+                    for later in index..<pairs.count { positions[pairs[later].key] = later }
+                }
             } else if let newValue {
+                positions[key] = pairs.count
                 pairs.append((key, newValue))
             }
         }
@@ -91,6 +103,7 @@ extension JSON {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
+        case .bigInt(let text): return Double(text).flatMap { $0.isFinite ? $0 : nil }
         default: return nil
         }
     }
@@ -100,7 +113,7 @@ extension JSON {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
-        case .int, .double: return "a number"
+        case .int, .double, .bigInt: return "a number"
         case .string: return "a string"
         case .array: return "an array"
         case .object: return "an object"
@@ -112,7 +125,15 @@ extension JSON {
         switch self {
         case .object, .array: return typeName
         case .string(let s) where s.count > 40: return JSON.string(String(s.prefix(37)) + "...").serialized()
+        case .bigInt(let text): return abbreviated(text)
         default: return serialized()
         }
     }
+}
+
+/// A text as a message may echo it: whole when short, else its start and its
+/// length, so that no message runs past a line or two.
+public func abbreviated(_ text: String, limit: Int = 40) -> String {
+    guard text.count > limit else { return text }
+    return "\(text.prefix(limit - 3))... (\(text.count) characters)"
 }

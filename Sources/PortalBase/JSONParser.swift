@@ -25,6 +25,14 @@ private struct Parser {
     let bytes: [UInt8]
     var index = 0
     var depth = 0
+    /// Where the parser is, for errors that concern a value rather than the
+    /// syntax: the keys and indices from the root.
+    var path: [PathStep] = []
+
+    enum PathStep {
+        case key(String)
+        case index(Int)
+    }
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -118,7 +126,9 @@ private struct Parser {
             }
             index += 1
             skipSpace()
+            path.append(.key(key))
             object[key] = try parseValue()
+            path.removeLast()
             skipSpace()
             guard index < bytes.count else { throw error("unexpected end of input, expected ',' or '}'") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -139,7 +149,9 @@ private struct Parser {
         }
         while true {
             skipSpace()
+            path.append(.index(array.count))
             array.append(try parseValue())
+            path.removeLast()
             skipSpace()
             guard index < bytes.count else { throw error("unexpected end of input, expected ',' or ']'") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -175,9 +187,29 @@ private struct Parser {
             if digits(&self) == 0 { throw error("expected a digit in the exponent") }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        if isInteger, let value = Int64(text) { return .int(value) }
-        guard let value = Double(text) else { throw error("invalid number", at: start) }
+        if isInteger { return Int64(text).map(JSON.int) ?? .bigInt(text) }
+        // A number that becomes infinite, or zero though its digits are not
+        // all zeros, has lost its meaning: refused rather than changed.
+        guard let value = Double(text), value.isFinite,
+            value != 0 || !text.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { ("1"..."9").contains($0) })
+        else {
+            throw error("\(pathDescription): the number \(abbreviated(text)) cannot be represented (beyond ±1.8e308 or too close to 0)",
+                        at: start)
+        }
         return .double(value)
+    }
+
+    /// `a.b[1]`, or "the document" at the root.
+    var pathDescription: String {
+        guard !path.isEmpty else { return "the document" }
+        var out = ""
+        for step in path {
+            switch step {
+            case .key(let key): out += (out.isEmpty ? "" : ".") + abbreviated(key)
+            case .index(let i): out += "[\(i)]"
+            }
+        }
+        return out
     }
 
     mutating func parseString() throws(JSONSyntaxError) -> String {

@@ -12,6 +12,7 @@ extension JSON {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
+        case .bigInt(let text): out += text
         case .double(let d):
             if d.isFinite, d.rounded() == d, abs(d) < 1e15 {
                 out += String(Int64(d))

@@ -75,7 +75,7 @@ public enum RemoteStages {
         document = addingMounts(mounts, to: document)
         if options.provision {
             let result = try provision(spec: document.spec, session: session,
-                                       output: { FileHandle.standardError.write(Data($0)) }, progress: progress)
+                                       output: { StandardStreams.stderr(String(decoding: $0, as: UTF8.self)) }, progress: progress)
             document["provisioned"] = result.json
         }
         if watcher {

@@ -46,7 +46,7 @@ public final class StatusLine: @unchecked Sendable {
     /// Ends the status line: the last state stays on screen as a plain line.
     public func finish() {
         lock.withLock {
-            if interactive, current != nil { FileHandle.standardError.write(Data("\n".utf8)) }
+            if interactive, current != nil { StandardStreams.stderr("\n") }
             current = nil
         }
     }
@@ -65,7 +65,7 @@ public final class StatusLine: @unchecked Sendable {
         let width = Terminal.columns
         var line = "[\(elapsed)] \(current)"
         if line.count > width - 1 { line = String(line.prefix(max(10, width - 2))) + "…" }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        StandardStreams.stderr("\r\u{1B}[K\(line)")
     }
 }
 

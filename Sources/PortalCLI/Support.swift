@@ -10,44 +10,61 @@ public enum Report {
         (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "portal"
     }()
 
+    /// The message and each hint are cut at `longestLine` characters: a
+    /// value pasted into a message (a huge argument or key) is never echoed
+    /// whole.
     public static func error(_ message: String, hints: [String] = []) {
         Stage.statusLine.finish()
         let label = StatusLine.colourAllowed ? "\u{1B}[31merror\u{1B}[0m" : "error"
         // Several problems (a spec's), one a line, each labelled.
-        for line in message.split(separator: "\n") { Terminal.stderr("\(program): \(label): \(line)") }
-        for hint in hints { Terminal.stderr("  \(hint)") }
+        for line in message.split(separator: "\n") {
+            Terminal.stderr("\(program): \(label): \(abbreviated(String(line), limit: longestLine))")
+        }
+        for hint in hints { Terminal.stderr("  \(abbreviated(hint, limit: longestLine))") }
     }
+
+    public static let longestLine = 1000
 
     public static func warning(_ message: String) {
         Stage.statusLine.finish()
         let label = StatusLine.colourAllowed ? "\u{1B}[33mwarning\u{1B}[0m" : "warning"
-        Terminal.stderr("\(program): \(label): \(message)")
+        Terminal.stderr("\(program): \(label): \(abbreviated(message, limit: longestLine))")
     }
 
     /// Runs a command body, turning a failure into its message and exit status.
+    /// stdout that could not be written (closed, full, its reader gone) ends
+    /// the command with 74 whatever the body did (see `StandardStreams`).
     public static func run(_ body: () throws -> Void) throws {
         defer { Stage.statusLine.finish() }
+        StandardStreams.install()
+        func fail(_ failure: PortalFailure) -> ExitCode {
+            let failure: PortalFailure = StandardStreams.outputFailure ?? failure
+            error(failure.description, hints: failure.hints)
+            return ExitCode(failure.exitStatus.rawValue)
+        }
         do {
             try body()
         } catch let failure as PortalFailure {
-            error(failure.description, hints: failure.hints)
-            throw ExitCode(failure.exitStatus.rawValue)
+            throw fail(failure)
         } catch let exit as ExitCode {
+            if let output = StandardStreams.outputFailure { throw fail(output) }
             throw exit
         } catch let syntax as JSONSyntaxError {
-            error("<stdin>: \(syntax)")
-            throw ExitCode(ExitStatus.dataError.rawValue)
+            throw fail(Failure("<stdin>: \(syntax)", status: .dataError))
         }
+        if let output = StandardStreams.outputFailure { throw fail(output) }
     }
 }
 
 public enum Terminal {
     public static func stderr(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        StandardStreams.stderr(line + "\n")
     }
 
+    /// Writes to stdout; a failure ends the command at its end (or at its
+    /// next check, `StandardStreams.outputFailure`) with exit status 74.
     public static func stdout(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        StandardStreams.stdout(text)
     }
 
     public static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
@@ -66,9 +83,9 @@ public func readStandardInputJSON(expecting what: String = "a JSON document") th
     if Terminal.stdinIsTerminal {
         Terminal.stderr("\(Report.program): reading \(what) from stdin (end with Ctrl-D)")
     }
-    let data = FileHandle.standardInput.readDataToEndOfFile()
+    let data = try StandardStreams.readInput()
     do {
-        return try JSON(parsing: Array(data))
+        return try JSON(parsing: data)
     } catch {
         throw Failure("<stdin>: \(error)", status: .dataError)
     }

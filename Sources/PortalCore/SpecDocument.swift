@@ -93,6 +93,7 @@ public struct PortalDocument: Equatable, Sendable {
     public static func nameProblem(_ name: String) -> String? {
         if name.isEmpty { return "expected a portal name" }
         if name.contains("/") { return "expected a portal name without '/'" }
+        if name.count > 256 { return "expected a portal name of at most 256 characters (it is an AWS tag value)" }
         if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "expected a portal name without control characters"
         }

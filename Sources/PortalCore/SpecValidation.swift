@@ -89,7 +89,10 @@ extension PortalSpec {
 struct FieldPath: CustomStringConvertible {
     var description = ""
     var isRoot: Bool { description.isEmpty }
-    func key(_ key: String) -> FieldPath { FieldPath(description: isRoot ? key : description + "." + key) }
+    func key(_ key: String) -> FieldPath {
+        let key = abbreviated(key)
+        return FieldPath(description: isRoot ? key : description + "." + key)
+    }
     func index(_ index: Int) -> FieldPath { FieldPath(description: description + "[\(index)]") }
 }
 
@@ -194,8 +197,11 @@ public final class SpecChecker {
     /// The known key nearest to a misspelt one: Levenshtein distance at most 3,
     /// and less than the known key's length (so that `"foo"` suggests nothing).
     /// Also the closest command to a mistyped one (`portal opne`).
+    /// A key longer than every known one by more than 3 is near none of them,
+    /// which bounds the cost of a huge key.
     public static func closest(to key: String, among known: [String]) -> String? {
-        known.map { ($0, levenshtein(key, $0)) }
+        guard key.count <= (known.map(\.count).max() ?? 0) + 3 else { return nil }
+        return known.map { ($0, levenshtein(key, $0)) }
             .filter { $0.1 <= 3 && $0.1 < $0.0.count }
             .min { $0.1 < $1.1 }?.0
     }

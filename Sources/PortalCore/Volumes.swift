@@ -311,7 +311,7 @@ public enum VolumeInput {
         guard text.hasPrefix(prefix), (8...17).contains(hex.count),
             hex.allSatisfy({ $0.isHexDigit && $0.isASCII })
         else {
-            throw Failure("invalid \(what) '\(text)': expected \(prefix) and 8 to 17 hex digits, such as \(example)",
+            throw Failure("invalid \(what) '\(abbreviated(text))': expected \(prefix) and 8 to 17 hex digits, such as \(example)",
                           status: .usage)
         }
         return text

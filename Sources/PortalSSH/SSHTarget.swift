@@ -1,5 +1,6 @@
 import CSSH2
 import Foundation
+import PortalAWS
 import PortalBase
 import PortalCore
 
@@ -41,6 +42,15 @@ public struct SSHTarget: Equatable, Sendable {
             }
             host = try SSHTarget.address(of: instance, choice: spec.ssh.address, instanceID: instanceID)
         }
+        // Both are written into known_hosts and handed to ssh: checked first.
+        if let instanceID, !SSHTarget.isInstanceID(instanceID) {
+            throw Failure("<stdin>: instance.id: expected an instance id such as \"i-0123456789abcdef0\", "
+                          + "found \(JSON.string(instanceID).shortDescription)", status: .dataError)
+        }
+        guard AWSNames.isHost(host) else {
+            throw Failure("<stdin>: expected a host name or IP address to connect to, found \(JSON.string(host).shortDescription)",
+                          status: .dataError)
+        }
         self.init(host: host, port: spec.ssh.port, user: spec.spotInstance.remoteUser,
                   identityFile: spec.spotInstance.identityFile,
                   hostKeyAlias: instanceID ?? "[\(host)]:\(spec.ssh.port)")
@@ -68,6 +78,13 @@ public struct SSHTarget: Equatable, Sendable {
                                   + "(from inside the VPC), or \"ssh\": {\"host\": …, \"port\": …} for a tunnel"])
         }
         return found
+    }
+
+    /// `i-` and hex digits (AWS's own have 8 or 17).
+    public static func isInstanceID(_ id: String) -> Bool {
+        let hex = id.utf8.dropFirst(2)
+        return id.hasPrefix("i-") && (1...17).contains(hex.count)
+            && hex.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// `user@host` as OpenSSH takes it.

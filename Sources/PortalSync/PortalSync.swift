@@ -11,4 +11,5 @@
 //                     else a poll every `delay` seconds
 //   RsyncPlan         the trailing-slash rule and every rsync argument
 //   SyncEvent         the JSON lines of portal-sync's stdout
-//   Child             posix_spawn with a clean signal mask, in its own group
+//   (Child, in PortalBase: posix_spawn with a clean signal mask, in its own
+//   group, and no AWS keys in its environment)

@@ -91,9 +91,12 @@ public struct RsyncPlan: Equatable, Sendable {
     /// that no file is ever seen half-written under its real name.
     /// `--modify-window=-1` compares modification times to the nanosecond:
     /// rsync's default, to the second, takes a same-size rewrite within the
-    /// same second for no change, and would lose it.
+    /// same second for no change, and would lose it. `-s` (--secluded-args,
+    /// formerly --protect-args, rsync 3.0 and later) sends the paths inside
+    /// rsync's protocol, never through the remote shell, whatever the rsync
+    /// version and RSYNC_OLD_ARGS say: a remote path is a literal name.
     public var commonOptions: [String] {
-        [channel.recursive ? "-r" : "-d", "--links", "--perms", "--times", "--modify-window=-1"]
+        [channel.recursive ? "-r" : "-d", "-s", "--links", "--perms", "--times", "--modify-window=-1"]
             + (ioTimeout.map { ["--timeout=\($0)"] } ?? [])
             + ["-e", remoteShell, "--out-format=%i %l %n"]
     }

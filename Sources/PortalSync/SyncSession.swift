@@ -20,8 +20,9 @@ public struct SyncOptions: Sendable {
     public var consoleOutput: @Sendable () -> String? = { nil }
     /// Messages for stderr.
     public var progress: @Sendable (String) -> Void = { _ in }
-    /// Asked often: true ends the session (default: Ctrl-C or SIGTERM).
-    public var shouldStop: @Sendable () -> Bool = { Interruption.requested }
+    /// Asked often: true ends the session (default: Ctrl-C or SIGTERM, or
+    /// stdout that can no longer be written).
+    public var shouldStop: @Sendable () -> Bool = { Interruption.requested || StandardStreams.outputFailure != nil }
 
     public init() {}
 }
@@ -64,8 +65,33 @@ public final class SyncSession: @unchecked Sendable {
         guard let ssh = findProgram("ssh") else {
             throw Failure("ssh is not installed on this machine", hints: ["install OpenSSH's client: sudo apt-get install openssh-client"])
         }
+        try SyncSession.checkVersion(of: rsync)
         self.rsync = rsync
         self.ssh = ssh
+    }
+
+    /// Refuses an rsync older than 3.0 (macOS's own is 2.6.9): it has no
+    /// `-s` (--protect-args), so a remote path would reach the remote shell,
+    /// where `$(…)` in it runs.
+    static func checkVersion(of rsync: String) throws {
+        let output = (try? Child.run([rsync, "--version"], stop: { false })).flatMap { $0 }
+        let text = String(decoding: output?.out ?? [], as: UTF8.self)
+        let firstLine = text.split(separator: "\n").first.map(String.init) ?? ""
+        if let version = rsyncVersion(firstLine), !version.lexicographicallyPrecedes([3, 0]) { return }
+        let found = rsyncVersion(firstLine).map { "rsync " + $0.map(String.init).joined(separator: ".") }
+            ?? "'\(abbreviated(firstLine, limit: 60))'"
+        throw Failure("\(found) ('\(rsync)') cannot keep remote paths from the remote shell: Portal Gun needs rsync 3.0 or later "
+                      + "(for -s, --protect-args)",
+                      hints: ["install a newer rsync: brew install rsync (macOS), sudo apt-get install rsync"])
+    }
+
+    /// [3, 2, 7] from `rsync  version 3.2.7  protocol version 31`, else nil.
+    static func rsyncVersion(_ line: String) -> [Int]? {
+        let words = line.split(separator: " ")
+        guard words.first == "rsync", let index = words.firstIndex(of: "version"), index + 1 < words.count else { return nil }
+        let parts = words[index + 1].split(separator: ".").map { Int($0.prefix { $0.isNumber }) }
+        guard parts.count >= 2, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.compactMap { $0 }
     }
 
     /// Connects, checks, and runs every channel, each on a thread of its own,

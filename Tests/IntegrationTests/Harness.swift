@@ -134,8 +134,15 @@ final class MotoServer {
 }
 
 func freePort() throws -> Int {
+    let (fd, port) = try loopbackSocket(listening: false)
+    close(fd)
+    return port
+}
+
+/// A TCP socket bound to a free loopback port (and listening, when asked);
+/// the caller closes it.
+func loopbackSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -144,8 +151,11 @@ func freePort() throws -> Int {
     let bound = withUnsafeMutablePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
     }
-    guard bound else { throw Failure("could not find a free port") }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    guard bound, !listening || listen(fd, 4) == 0 else {
+        close(fd)
+        throw Failure("could not find a free port")
+    }
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
 
 extension LocalCloud {

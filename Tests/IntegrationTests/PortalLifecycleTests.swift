@@ -146,7 +146,8 @@ struct PortalLifecycleTests {
         for id in p.volumes {
             let volume = try #require(try p.volume(id))
             #expect(volume["status"] == "available")
-            #expect(!(volume["tagSet"]?.arrayValue ?? []).contains { $0["key"] == "mount-point" })
+            let tags = volume["tagSet"]?.arrayValue ?? []
+            #expect(!tags.contains { $0["key"] == "mount-point" })
         }
         let closed = try p.portal(["info", p.name, "-f", "status"])
         #expect(closed.stdout == "close\n")
@@ -188,7 +189,9 @@ struct PortalLifecycleTests {
             #expect(try p.liveInstances().count == 1)
             let volume = try #require(try p.volume(p.volumes[0]))
             #expect(volume["status"] == "in-use")
-            #expect((volume["tagSet"]?.arrayValue ?? []).contains(["key": "portal-name", "value": .string(p.name)]))
+            // Bound first: #expect((a ?? b).contains(c)) expands to a call whose result is dropped.
+            let tags = volume["tagSet"]?.arrayValue ?? []
+            #expect(tags.contains(["key": "portal-name", "value": .string(p.name)]), "\(tags)")
         }
         // And the plumbing closes what the porcelain opened.
         let cancelled = try run("portal-spot-cancel", stdin: opened.stdout)

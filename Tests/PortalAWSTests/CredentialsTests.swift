@@ -157,4 +157,62 @@ struct CredentialsTests {
         #expect(plain.endpoint(for: "ec2") == "https://ec2.eu-west-3.amazonaws.com")
         #expect(plain.endpoint(for: "sts") == "https://sts.eu-west-3.amazonaws.com")
     }
+
+    @Test("a region that is not one host label is a usage error, from every source where a region is read")
+    func hostileRegion() throws {
+        let home = try Home()
+        let bad = "x@127.0.0.1:8443/#"
+        try home.write(".aws/config", "[profile evil]\nregion = \(bad)\n")
+        try home.write(".portal-gun/config.json", #"{"aws_region": "x@127.0.0.1:8443/#", "aws_access_key": "K", "aws_secret_key": "S"}"#)
+        let keys = ["AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"]
+        let sources: [(String, ConfigurationResolver)] = [
+            ("--region", home.resolver(keys, region: bad)),
+            ("AWS_REGION", home.resolver(keys.merging(["AWS_REGION": bad]) { a, _ in a })),
+            ("AWS_DEFAULT_REGION", home.resolver(keys.merging(["AWS_DEFAULT_REGION": bad]) { a, _ in a })),
+            ("profile", home.resolver(keys.merging(["AWS_PROFILE": "evil"]) { a, _ in a })),
+            ("legacy", home.resolver()),
+        ]
+        for (source, resolver) in sources {
+            let error = #expect(throws: Failure.self, "\(source)") { try resolver.resolve() }
+            #expect(error?.exitStatus == .usage, "\(source)")
+            #expect(error?.message.contains("invalid region") == true, "\(source): \(String(describing: error))")
+        }
+        for name in ["", "-us-east-1", "us-east-1-", "1234", "us east 1", "us.east.1", String(repeating: "a", count: 64)] {
+            #expect(!AWSNames.isRegion(name), "\(name)")
+        }
+        for name in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "local", "US-EAST-1", "a1"] {
+            #expect(AWSNames.isRegion(name), "\(name)")
+        }
+    }
+
+    @Test("an endpoint URL is http or https to a host name or address, with no user, query or fragment")
+    func hostileEndpoint() throws {
+        let home = try Home()
+        let base = ["AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S", "AWS_REGION": "us-east-1"]
+        for bad in ["http://evil@127.0.0.1:1", "ftp://127.0.0.1", "127.0.0.1:5000", "http://127.0.0.1:1/#",
+                    "http://127.0.0.1:1/?a=b", "http://a b/", "http://-x.example/", "http:///path", "http://h:99999/"] {
+            for variable in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"] {
+                let error = #expect(throws: Failure.self, "\(variable)=\(bad)") {
+                    try home.resolver(base.merging([variable: bad]) { a, _ in a }).resolve()
+                }
+                #expect(error?.exitStatus == .usage)
+                #expect(error?.message.contains(variable) == true, "\(String(describing: error))")
+            }
+        }
+        for good in ["http://127.0.0.1:5000", "https://ec2.us-east-1.amazonaws.com/", "http://[::1]:5000", "http://localhost/x/"] {
+            let config = try home.resolver(base.merging(["AWS_ENDPOINT_URL": good]) { a, _ in a }).resolve()
+            #expect(config.endpoint(for: "ec2") == good)
+        }
+    }
+
+    @Test("credential_process runs without the AWS keys of this process, which it is there to produce")
+    func credentialProcessEnvironment() throws {
+        setenv("PORTAL_TEST_CREDENTIAL_PROCESS_MARK", "kept", 1)
+        let output = try ConfigurationResolver.runCredentialProcess("env")
+        #expect(output.contains("PORTAL_TEST_CREDENTIAL_PROCESS_MARK=kept"))
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] where getenv(name) != nil {
+            #expect(!output.contains(name + "="), "\(name) reached credential_process")
+        }
+        #expect(getenv("AWS_SECRET_ACCESS_KEY") != nil || ProcessInfo.processInfo.environment["PORTAL_REQUIRE_LOCAL_CLOUD"] != "1", "run with keys in the environment (bin/test does)")
+    }
 }

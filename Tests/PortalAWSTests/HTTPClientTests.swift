@@ -270,4 +270,31 @@ struct HTTPClientTests {
         #expect(server.requests.count == 8)
         #expect(server.acceptedConnections == 1)
     }
+
+    @Test("an answer larger than the cap is refused, not held in memory whole")
+    func responseCap() throws {
+        let server = try ScriptedHTTPServer([.status(200, body: String(repeating: "x", count: (1 << 20) + 1))])
+        defer { server.stop() }
+        let client = HTTPClient()
+        #expect(client.maximumResponse == 32 << 20)
+        client.maximumResponse = 1 << 20
+        let error = #expect(throws: HTTPError.self) {
+            try client.send(HTTPRequest(method: "GET", url: server.baseURL + "/big", headers: [], body: []))
+        }
+        #expect(error?.description.contains("larger than") == true, "\(String(describing: error))")
+    }
+
+    @Test("an error body that is not AWS's XML is summarised: an HTML page by its title, other text by its first line")
+    func nonXMLErrorBodies() {
+        let page = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+            + String(repeating: "<p>proxy error</p>\n", count: 1000) + "</body></html>"
+        let html = AWSError.decode(Array(page.utf8), status: 502, service: "ec2", action: "DescribeVolumes")
+        #expect(html.code == "HTTP502")
+        #expect(html.message.contains("502 Bad Gateway"), "\(html.message)")
+        #expect(!html.message.contains("<"), "\(html.message)")
+        let text = AWSError.decode(Array(("upstream connect error\r\n" + String(repeating: "y", count: 5000)).utf8),
+                                   status: 503, service: "ec2", action: "DescribeVolumes")
+        #expect(text.message.contains("upstream connect error"), "\(text.message)")
+        #expect(text.description.count < 200, "\(text.description)")
+    }
 }

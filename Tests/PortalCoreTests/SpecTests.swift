@@ -174,6 +174,17 @@ struct SpecTests {
         ])
     }
 
+    @Test("an unknown key of a hundred thousand characters is named by its start, in a message of one line")
+    func hugeUnknownKey() throws {
+        var spec = minimalSpec
+        spec[String(repeating: "instance_type", count: 8_000)] = true
+        let (_, warnings) = try validate(spec, file: "gpu.json")
+        #expect(warnings.count == 1)
+        let warning = warnings.first ?? ""
+        #expect(warning.count < 160, "\(warning.prefix(200))")
+        #expect(SpecChecker.closest(to: String(repeating: "a", count: 1_000_000), among: ["ssh"]) == nil)
+    }
+
     @Test("a suggestion is the nearest known key, and none when every key is far or the key is short")
     func suggestions() {
         #expect(SpecChecker.levenshtein("instance_typ", "instance_type") == 1)

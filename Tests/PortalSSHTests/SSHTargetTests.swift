@@ -122,4 +122,19 @@ struct SSHTargetTests {
         #expect(tmuxCommand.last == "tmux new -A -s 'my work' htop")
         #expect(sshCommandLine(target: target, knownHosts: kh).hasPrefix("ssh -i /k -p 22 -o IdentitiesOnly=yes"))
     }
+
+    @Test("an instance id or address from a document that is not one is refused (65) before it reaches known_hosts or ssh")
+    func hostileDocumentValues() throws {
+        for instance: JSON in [
+            ["id": "i-0abc\n@cert-authority * ssh-ed25519 AAAA", "public_ip": "54.1.2.3"],
+            ["id": "i-0abc,*", "public_ip": "54.1.2.3"],
+            ["id": "i-0123456789abcdef0", "public_dns": "-oProxyCommand=touch /tmp/x"],
+            ["id": "i-0123456789abcdef0", "public_ip": "54.1.2.3 evil"],
+        ] {
+            let document = try sampleDocument(instance: instance)
+            let error = #expect(throws: Failure.self, "\(instance.serialized())") { try SSHTarget(document: document) }
+            #expect(error?.exitStatus == .dataError)
+        }
+        #expect(try SSHTarget(document: try sampleDocument(instance: sampleInstance)).hostKeyAlias == "i-0123456789abcdef0")
+    }
 }

@@ -46,7 +46,7 @@ struct RsyncPlanTests {
         #expect(contents.suffix(2) == ["/home/me/src/", "ubuntu@ec2-1-2-3-4.compute.amazonaws.com:/data/src/"])
         let folder = plan(.out, "/home/me/src", "/data").fullArguments
         #expect(folder.suffix(2) == ["/home/me/src", "ubuntu@ec2-1-2-3-4.compute.amazonaws.com:/data/"])
-        #expect(contents.starts(with: ["-r", "--links", "--perms", "--times", "--modify-window=-1", "--timeout=60",
+        #expect(contents.starts(with: ["-r", "-s", "--links", "--perms", "--times", "--modify-window=-1", "--timeout=60",
                                        "-e", "/tmp/p/ssh", "--out-format=%i %l %n"]))
         #expect(!contents.contains("--ignore-times"))
     }

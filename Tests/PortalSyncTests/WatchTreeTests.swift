@@ -1,4 +1,5 @@
 import Foundation
+import PortalBase
 import Testing
 @testable import PortalSync
 

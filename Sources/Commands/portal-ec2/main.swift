@@ -34,10 +34,10 @@ struct PortalEC2: ParsableCommand {
     func run() throws {
         try Report.run {
             var parameters = JSONObject()
-            let data = Terminal.stdinIsTerminal && action != nil ? Data() : FileHandle.standardInput.readDataToEndOfFile()
+            let data = Terminal.stdinIsTerminal && action != nil ? [] : try StandardStreams.readInput()
             if !data.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
                 let json: JSON
-                do { json = try JSON(parsing: Array(data)) } catch {
+                do { json = try JSON(parsing: data) } catch {
                     throw Failure("<stdin>: \(error)", status: .dataError)
                 }
                 guard case .object(let object) = json else {
@@ -47,7 +47,9 @@ struct PortalEC2: ParsableCommand {
             }
             if let action { parameters["Action"] = .string(action) }
             guard case .string(let name)? = parameters["Action"], !name.isEmpty else {
-                throw Failure("no action: give one as an argument or as \"Action\" on stdin", status: .usage)
+                // Parameters without their action are bad input; nothing at all is a bad command line.
+                throw Failure("no action: give one as an argument or as \"Action\" on stdin",
+                              status: parameters.isEmpty ? .usage : .dataError)
             }
             parameters["Action"] = nil
             let client = AWSClient(configuration: try aws.configuration())

@@ -37,16 +37,16 @@ struct PortalMount: ParsableCommand {
 
             Exit status: 0 done; 1 a volume could not be mounted or a setup command failed; 64 bad \
             command line; 65 bad input (no "attachments"); 69 the instance unreachable within \
-            --ssh-timeout; 75 a volume's device did not appear within --device-timeout; 77 the \
-            host key refused or authentication refused (an RSA key gets an explanation); 130 \
-            interrupted.
+            --ssh-timeout; 74 stdout could not be written; 75 a volume's device did not appear \
+            within --device-timeout; 77 the host key refused or authentication refused (an RSA key \
+            gets an explanation); 130 interrupted.
             """)
 
-    @Option(help: ArgumentHelp("Seconds to wait for sshd while the instance boots.", valueName: "seconds"))
-    var sshTimeout: Int = 300
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for sshd while the instance boots.", valueName: "seconds"))
+    var sshTimeout = Seconds(300)
 
-    @Option(help: ArgumentHelp("Seconds to wait for a volume's device to appear on the instance.", valueName: "seconds"))
-    var deviceTimeout: Int = 60
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a volume's device to appear on the instance.", valueName: "seconds"))
+    var deviceTimeout = Seconds(60)
 
     @Flag(inversion: .prefixedNo, help: "Install extra_python_packages and run setup_commands after mounting.")
     var provision = true
@@ -56,11 +56,6 @@ struct PortalMount: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Say more on stderr: each step, and the SSH connections and round trips made.")
     var verbose = false
 
-    func validate() throws {
-        if sshTimeout < 0 { throw ValidationError("--ssh-timeout: expected a number of seconds, found \(sshTimeout)") }
-        if deviceTimeout < 0 { throw ValidationError("--device-timeout: expected a number of seconds, found \(deviceTimeout)") }
-    }
-
     func run() throws {
         try Report.run {
             let start = Date()
@@ -69,8 +64,8 @@ struct PortalMount: ParsableCommand {
             Interruption.install()
             let say = { (line: String) in Terminal.stderr("portal-mount: \(line)") }
             var options = RemoteStages.Options()
-            options.sshTimeout = Double(sshTimeout)
-            options.deviceTimeout = deviceTimeout
+            options.sshTimeout = sshTimeout.value
+            options.deviceTimeout = Int(deviceTimeout.value.rounded(.up))
             options.provision = provision
             let cloud = try? Stage.cloud(aws, verbose: verbose, quiet: true)
             let mounted = try RemoteStages.mountAndProvision(

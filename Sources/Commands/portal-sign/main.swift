@@ -29,7 +29,8 @@ struct PortalSign: ParsableCommand {
     @Flag(help: "Add an X-Amz-Content-Sha256 header with the payload's hash.")
     var contentSha256 = false
 
-    @Option(help: ArgumentHelp("Put the signature in the URL's query, valid for SECONDS, instead of in headers.", valueName: "SECONDS"))
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Put the signature in the URL's query, valid for SECONDS, instead of in headers.", valueName: "SECONDS"))
     var presign: Int?
 
     @Option(help: ArgumentHelp("Print this stage of the signing as text instead of the signed request.", valueName: "STAGE"))
@@ -40,7 +41,7 @@ struct PortalSign: ParsableCommand {
             throw ValidationError("--date: expected YYYYMMDDTHHMMSSZ, such as 20150830T123600Z, found '\(date)'")
         }
         if let presign, !(1...604_800).contains(presign) {
-            throw ValidationError("--presign: expected 1 to 604800 seconds, found \(presign)")
+            throw ValidationError("--presign: expected 1 to 604800 seconds, found '\(presign)'")
         }
     }
 

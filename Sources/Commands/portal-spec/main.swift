@@ -26,7 +26,8 @@ struct PortalSpecCommand: ParsableCommand {
             here: only the commands that connect refuse it.
 
             Exit status: 0 the document was written; 64 bad command line; 65 the spec is refused \
-            (missing, not JSON, or invalid).
+            (missing, not JSON, or invalid); 74 stdout could not be written (closed, full, or its \
+            reader gone).
             """)
 
     @Argument(help: ArgumentHelp("The spec file, or - to read the spec from stdin.", valueName: "file|-"))
@@ -44,7 +45,7 @@ struct PortalSpecCommand: ParsableCommand {
             throw ValidationError("--name is required when the spec is read from stdin")
         }
         if let name, let problem = PortalDocument.nameProblem(name) {
-            throw ValidationError("--name: \(problem), found '\(name)'")
+            throw ValidationError("--name: \(problem), found '\(abbreviated(name))'")
         }
     }
 
@@ -56,7 +57,7 @@ struct PortalSpecCommand: ParsableCommand {
                     if Terminal.stdinIsTerminal {
                         Terminal.stderr("\(Report.program): reading a spec from stdin (end with Ctrl-D)")
                     }
-                    let text = Array(FileHandle.standardInput.readDataToEndOfFile())
+                    let text = try StandardStreams.readInput()
                     result = try PortalDocument.fromSpec(text: text, file: "<stdin>", name: name ?? "",
                                                          strict: strict,
                                                          directory: FileManager.default.currentDirectoryPath,

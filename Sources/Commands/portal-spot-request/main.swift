@@ -19,14 +19,14 @@ struct PortalSpotRequest: ParsableCommand {
     @Option(help: ArgumentHelp("How to ask for the instance: run-instances (default), spot-request, spot-fleet (default when the spec has spot_fleet).", valueName: "API"))
     var api: LaunchAPI?
 
-    @Option(help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "SECONDS"))
-    var timeout: Double = 600
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "SECONDS"))
+    var timeout = Seconds(600)
 
     @OptionGroup var aws: AWSOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if timeout <= 0 { throw ValidationError("--timeout: expected a positive number of seconds, found \(timeout)") }
+        if timeout.value <= 0 { throw ValidationError("--timeout: expected a positive number of seconds, found '\(timeout)'") }
     }
 
     func run() throws {
@@ -36,7 +36,7 @@ struct PortalSpotRequest: ParsableCommand {
             Interruption.install()
             var options = LaunchOptions()
             options.api = api
-            options.timeout = timeout
+            options.timeout = timeout.value
             let instance = try cloud.launch(document, options: options)
             document["instance"] = instance.json
             Terminal.writeDocument(document.json)

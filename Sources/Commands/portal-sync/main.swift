@@ -48,7 +48,9 @@ struct PortalSyncCommand: ParsableCommand {
             Exit status: 0 stopped cleanly, or (--once) every pass succeeded; 1 a --once pass failed, \
             or rsync or ssh is missing on this machine; 64 bad command line; 65 bad input (no \
             "instance", no channels); 69 the instance unreachable within --ssh-timeout, or rsync \
-            missing on the instance; 77 the host key or the login refused; 130 interrupted.
+            missing on the instance; 74 stdout could not be written (closed, full, its reader \
+            gone): the transfers are ended and the connection closed; 77 the host key or the login \
+            refused; 130 interrupted.
             """)
 
     @Flag(help: "One pass over every channel, then exit: 0 if all succeeded, else 1.")
@@ -57,14 +59,14 @@ struct PortalSyncCommand: ParsableCommand {
     @Flag(help: "Poll inbound channels every \"delay\" seconds even where the instance has inotifywait.")
     var poll = false
 
-    @Option(help: ArgumentHelp("Milliseconds of quiet that end a burst of local changes.", valueName: "ms"))
-    var settle: Int = 20
+    @Option(parsing: .unconditional, help: ArgumentHelp("Milliseconds of quiet that end a burst of local changes.", valueName: "ms"))
+    var settle = Milliseconds(20)
 
-    @Option(help: ArgumentHelp("The longest a burst of local changes is held before it is sent, in milliseconds.", valueName: "ms"))
-    var cap: Int = 250
+    @Option(parsing: .unconditional, help: ArgumentHelp("The longest a burst of local changes is held before it is sent, in milliseconds.", valueName: "ms"))
+    var cap = Milliseconds(250)
 
-    @Option(help: ArgumentHelp("Seconds to wait for the instance's sshd at start.", valueName: "seconds"))
-    var sshTimeout: Double = 60
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the instance's sshd at start.", valueName: "seconds"))
+    var sshTimeout = Seconds(60)
 
     @OptionGroup var aws: AWSOptions
 
@@ -72,21 +74,19 @@ struct PortalSyncCommand: ParsableCommand {
     var verbose = false
 
     func validate() throws {
-        if settle < 0 || cap < settle { throw ValidationError("--settle and --cap: expected 0 <= settle <= cap, found \(settle) and \(cap)") }
-        if sshTimeout < 0 { throw ValidationError("--ssh-timeout: expected a number of seconds, found \(sshTimeout)") }
+        if cap.value < settle.value { throw ValidationError("--settle and --cap: expected settle <= cap, found \(settle) and \(cap)") }
     }
 
     func run() throws {
         try Report.run {
             Interruption.install()
-            signal(SIGPIPE, SIG_IGN)
             let document = try Stage.readDocument()
             var options = SyncOptions()
             options.once = once
             options.pollInbound = poll
-            options.quiet = Double(settle) / 1000
-            options.cap = Double(cap) / 1000
-            options.connectTimeout = sshTimeout
+            options.quiet = settle.seconds
+            options.cap = cap.seconds
+            options.connectTimeout = sshTimeout.value
             let cloud = try? Stage.cloud(aws, quiet: true)
             let instanceID = (try? SSHTarget(document: document))?.hostKeyAlias ?? ""
             let say: @Sendable (String) -> Void = { Terminal.stderr("portal-sync: \($0)") }

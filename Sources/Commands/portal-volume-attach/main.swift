@@ -20,8 +20,8 @@ struct PortalVolumeAttach: ParsableCommand {
     @Flag(help: "Detach the volumes instead, and remove their tags.")
     var detach = false
 
-    @Option(help: ArgumentHelp("Seconds to wait for the volumes.", valueName: "SECONDS"))
-    var timeout: Double = 300
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the volumes.", valueName: "SECONDS"))
+    var timeout = Seconds(300)
 
     @OptionGroup var aws: AWSOptions
     @OptionGroup var output: OutputOptions
@@ -37,10 +37,10 @@ struct PortalVolumeAttach: ParsableCommand {
             let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             Interruption.install()
             if detach {
-                try cloud.detach(document, from: instance, timeout: timeout)
+                try cloud.detach(document, from: instance, timeout: timeout.value)
                 document["attachments"] = .array([])
             } else {
-                let attachments = try cloud.attach(document, to: instance, timeout: timeout)
+                let attachments = try cloud.attach(document, to: instance, timeout: timeout.value)
                 document["attachments"] = .array(attachments.map(\.json))
             }
             Terminal.writeDocument(document.json)

@@ -24,7 +24,8 @@ struct ChannelCommand: ParsableCommand {
             With --json, portal-sync's JSON lines instead (see portal-sync --help). Errors go to \
             stderr; a lost connection is retried until Ctrl-C. Exit status: 130 after Ctrl-C; 1 the \
             portal is not open, or rsync or ssh missing here; 65 the spec has no channels; 69 the \
-            instance unreachable or without rsync; 77 the host key or the login refused.
+            instance unreachable or without rsync; 74 stdout could not be written; 77 the host key \
+            or the login refused.
             """)
 
     @OptionGroup var portal: PortalName
@@ -35,8 +36,8 @@ struct ChannelCommand: ParsableCommand {
     @Flag(help: "Poll inbound channels every \"delay\" seconds even where the instance has inotifywait.")
     var poll = false
 
-    @Option(help: ArgumentHelp("Seconds to wait for the instance's sshd.", valueName: "seconds"))
-    var sshTimeout: Double = 60
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the instance's sshd.", valueName: "seconds"))
+    var sshTimeout = Seconds(60)
 
     @OptionGroup var aws: AWSOptions
     @OptionGroup var output: OutputOptions
@@ -44,7 +45,6 @@ struct ChannelCommand: ParsableCommand {
     func run() throws {
         try Report.run {
             Interruption.install()
-            signal(SIGPIPE, SIG_IGN)
             var document = try Porcelain.document(portal.name)
             guard !document.spec.channels.isEmpty else {
                 throw Failure("portal '\(document.name)' has no channels", status: .dataError,
@@ -58,7 +58,7 @@ struct ChannelCommand: ParsableCommand {
             document["instance"] = instance.json
             var options = SyncOptions()
             options.pollInbound = poll
-            options.connectTimeout = sshTimeout
+            options.connectTimeout = sshTimeout.value
             let quiet = output.quiet
             options.progress = { if !quiet { Terminal.stderr("portal: \($0)") } }
             let instanceID = instance.id

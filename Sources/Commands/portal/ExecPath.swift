@@ -63,6 +63,9 @@ enum ExecPath {
             Report.error(failure.message, hints: failure.hints)
             exit(failure.exitStatus.rawValue)
         }
+        // An extension command is part of the toolkit, as git-foo is of git:
+        // it gets the whole environment, AWS keys included (ChildEnvironment
+        // is for the programs Portal Gun runs on its way, not for itself).
         let argv = [path] + args.dropFirst()
         var cArgs = argv.map { strdup($0) } + [nil]
         execv(path, &cArgs)

@@ -82,7 +82,7 @@ struct GCCommand: ParsableCommand {
                 guard !items.isEmpty else { continue }
                 let label = items.count == 1 ? kind.rawValue : kind.plural
                 if !yes {
-                    FileHandle.standardError.write(Data("portal: delete \(items.count) \(label)? [y/N] ".utf8))
+                    StandardStreams.stderr("portal: delete \(items.count) \(label)? [y/N] ")
                     guard ["y", "yes"].contains(readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "") else {
                         left += items.count
                         continue

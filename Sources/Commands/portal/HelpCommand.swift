@@ -109,8 +109,7 @@ struct ManualPage {
         if let man = ManualPage.program("man") {
             // A path with a slash is a file to man-db, mandoc's man and macOS's alike.
             let arguments = file.map { [$0] } ?? [String(section), name]
-            var argv = ([man] + arguments).map { strdup($0) } + [nil]
-            execv(man, &argv)
+            replaceProcess([man] + arguments)
             throw Failure("cannot run '\(man)': \(String(cString: strerror(errno)))")
         }
         guard let file else {
@@ -143,19 +142,11 @@ struct ManualPage {
     }
 
     static func capture(_ program: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure("'\(program)' failed with exit status \(process.terminationStatus)")
+        guard let result = try Child.run([program] + arguments) else { throw Failure("interrupted", status: .interrupted) }
+        guard result.status == 0 else {
+            throw Failure("'\(program)' failed with exit status \(result.status)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: result.out, as: UTF8.self)
     }
 
     /// Terminal formatting without the backspaces of bold (`x\bx`) and

@@ -25,8 +25,8 @@ struct OpenCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How to ask for the instance: run-instances, spot-request, spot-fleet.", valueName: "API"))
     var api: LaunchAPI?
 
-    @Option(help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "SECONDS"))
-    var timeout: Double = 600
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "SECONDS"))
+    var timeout = Seconds(600)
 
     @Flag(help: "Close the portal at once when a step after the launch fails.")
     var closeOnFailure = false
@@ -71,7 +71,7 @@ struct OpenCommand: ParsableCommand {
 
             var options = LaunchOptions()
             options.api = api
-            options.timeout = timeout
+            options.timeout = timeout.value
             var instance: Instance
             var justLaunched = false
             if let existing = try timed("find", { try cloud.findInstance(portal: document.name) }) {

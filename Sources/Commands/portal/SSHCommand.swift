@@ -41,8 +41,8 @@ struct SSHCommand: ParsableCommand {
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command to run on the instance.", valueName: "command"))
     var command: [String] = []
 
-    @Option(help: ArgumentHelp("Seconds to wait for sshd when the host key must be checked first.", valueName: "seconds"))
-    var sshTimeout: Int = 300
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for sshd when the host key must be checked first.", valueName: "seconds"))
+    var sshTimeout = Seconds(300)
 
     @OptionGroup var aws: AWSOptions
     @OptionGroup var output: OutputOptions
@@ -67,12 +67,11 @@ struct SSHCommand: ParsableCommand {
             let target = try SSHTarget(document: document)
             let quiet = output.quiet
             let say = { (line: String) in if !quiet { Terminal.stderr("portal: \(line)") } }
-            try ensureKnownHost(target, options: ConnectOptions(timeout: Double(sshTimeout)),
+            try ensureKnownHost(target, options: ConnectOptions(timeout: sshTimeout.value),
                                 consoleOutput: { cloud.consoleOutput(instanceID: target.hostKeyAlias) }, progress: say)
             let arguments = sshArguments(target: target, tmux: tmux ? (session ?? "portal") : nil, command: command)
             let program = findProgram("ssh") ?? "/usr/bin/ssh"
-            var argv = ([program] + arguments).map { strdup($0) } + [nil]
-            execv(program, &argv)
+            replaceProcess([program] + arguments)
             throw Failure("cannot run '\(program)': \(String(cString: strerror(errno)))", status: .unavailable,
                           hints: ["install OpenSSH's client (apt-get install openssh-client)"])
         }

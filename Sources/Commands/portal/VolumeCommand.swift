@@ -28,8 +28,8 @@ struct VolumeCommand: ParsableCommand {
               portal volume delete vol-0123456789abcdef0
 
             Exit status: 0 success, 1 failed (not found, not yours, in use), 64 bad command \
-            line, 65 a volume cannot shrink, 69 AWS unreachable, 75 temporary, 77 credentials \
-            refused.
+            line, 65 a volume cannot shrink, 69 AWS unreachable, 74 stdout could not be written, \
+            75 temporary, 77 credentials refused.
             """,
         subcommands: [Create.self, List.self, Update.self, Delete.self, Move.self])
 }
@@ -96,7 +96,7 @@ extension VolumeCommand {
             valueName: "type"))
         var type: String = VolumeType.default.rawValue
 
-        @Option(help: ArgumentHelp("Provisioned IOPS (needed for io1 and io2; gp3 has 3000 without it).",
+        @Option(parsing: .unconditional, help: ArgumentHelp("Provisioned IOPS (needed for io1 and io2; gp3 has 3000 without it).",
                                    valueName: "n"))
         var iops: Int?
 
@@ -314,13 +314,13 @@ enum VolumePrompt {
     static func ask<T>(_ question: String, default fallback: String? = nil, check: (String) throws -> T) throws -> T {
         while true {
             let prompt = fallback.map { "\(question) [\($0)]: " } ?? "\(question): "
-            FileHandle.standardError.write(Data(prompt.utf8))
+            StandardStreams.stderr(prompt)
             guard let line = readLine() else {
-                FileHandle.standardError.write(Data("\n".utf8))
+                StandardStreams.stderr("\n")
                 throw EndOfInput()
             }
             // Off a terminal the answer is not echoed: show it, so that the log reads.
-            if !Terminal.stdinIsTerminal { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            if !Terminal.stdinIsTerminal { StandardStreams.stderr(line + "\n") }
             var answer = line.trimmingCharacters(in: .whitespaces)
             if answer.isEmpty, let fallback { answer = fallback }
             do {

@@ -52,7 +52,7 @@ extension VolumeCommand {
                         if yes { return true }
                         guard interactive else { return false }
                         Stage.statusLine.finish()
-                        FileHandle.standardError.write(Data("\(Report.program): \(question) [y/N] ".utf8))
+                        StandardStreams.stderr("\(Report.program): \(question) [y/N] ")
                         return ["y", "yes"].contains(readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "")
                     }
                 } catch let failure as PortalFailure where failure.exitStatus == .interrupted {

@@ -1,15 +1,52 @@
 import Foundation
-import PortalBase
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// The environment a child runs with: this process's, less what no child
+/// may have. The AWS keys: the secret and the session token are secrets (a
+/// child's environment is readable in /proc/PID/environ, and ssh sends
+/// `AWS_*` where a config says `SendEnv AWS_*`); the access key id goes with
+/// them, so that an AWS tool run on the way (or credential_process) finds
+/// no half of a key pair and uses its own configuration. And
+/// RSYNC_OLD_ARGS and RSYNC_PROTECT_ARGS, with which rsync would hand remote
+/// paths to the remote shell.
+public enum ChildEnvironment {
+    public static let withheld: Set<String> = [
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION", "RSYNC_OLD_ARGS", "RSYNC_PROTECT_ARGS",
+    ]
+
+    public static func filtered(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        environment.filter { !withheld.contains($0.key) }
+    }
+
+    /// `NAME=value` strings for posix_spawn and execve.
+    public static func entries(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        filtered(environment).map { "\($0.key)=\($0.value)" }.sorted()
+    }
+}
+
+/// Replaces this process with `arguments[0]` (an absolute path), with the
+/// child environment and SIGPIPE back to its default; returns only on failure
+/// (errno says why).
+public func replaceProcess(_ arguments: [String]) {
+    signal(SIGPIPE, SIG_DFL)
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    var envp: [UnsafeMutablePointer<CChar>?] = ChildEnvironment.entries().map { strdup($0) } + [nil]
+    execve(arguments[0], &argv, &envp)
+    let saved = errno
+    for pointer in argv + envp { free(pointer) }
+    errno = saved
+}
+
 /// A child process started with posix_spawn: an empty signal mask and default
 /// dispositions (a Swift process's worker threads may have SIGINT blocked,
 /// and children would inherit that), in a process group of its own, so that a
 /// Ctrl-C at the terminal reaches portal-sync alone, which then ends its
-/// children on purpose. stdout and stderr are pipes read with `pump`.
+/// children on purpose. stdout and stderr are pipes read with `pump`. Every
+/// child process of Portal Gun is started here, with `ChildEnvironment`.
 public final class Child: @unchecked Sendable {
     public let pid: pid_t
     private static let spawnLock = NSLock()
@@ -21,7 +58,10 @@ public final class Child: @unchecked Sendable {
     /// Starts `arguments[0]` (an absolute path) with the rest as arguments.
     /// - Parameter stdinPipe: give the child a pipe as stdin, whose writing
     ///   end this object holds until `closeInput()` (else /dev/null).
-    public init(_ arguments: [String], stdinPipe: Bool = false) throws {
+    /// - Parameter environment: before `ChildEnvironment` takes out what no
+    ///   child may have (default: this process's).
+    public init(_ arguments: [String], stdinPipe: Bool = false,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         // Pipes are made close-on-exec and the child spawned under one lock,
         // so that no other thread's child inherits this one's pipes (and
         // keeps them open past this child's end).
@@ -60,9 +100,10 @@ public final class Child: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = ChildEnvironment.entries(environment).map { strdup($0) } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ)
+        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, &envp)
         close(outPipe[1])
         close(errPipe[1])
         if stdinPipe { close(inPipe[0]) }
