@@ -12,7 +12,7 @@ import Foundation
 /// say so. AWS bills by the second; a "month" here is 730 hours.
 public enum EBSPricing {
     /// The date of the table, shown wherever a cost from it is.
-    public static let date = "2026-06-01"
+    public static let date = "2026-12-01"
     public static let source = "aws.amazon.com/ebs/pricing"
     public static let hoursPerMonth = 730.0
 
