@@ -7,10 +7,27 @@ public final class Background<T>: @unchecked Sendable {  // `result` guarded by 
     private let done = DispatchSemaphore(value: 0)
 
     public init(_ body: @escaping @Sendable () throws -> T) {
+        backgroundRunning.add(1)
         Thread.detachNewThread { [self] in
             result = Result { try body() }
             done.signal()
+            backgroundRunning.add(-1)
         }
+    }
+
+    /// Waits, at most `seconds`, until no background body is running: a
+    /// process that exits while one still uses libssh2, libcurl or OpenSSL
+    /// can crash in their exit-time clean-up (seen after Ctrl-C with
+    /// `portal open --keep-on-failure`, exit by SIGSEGV instead of 130).
+    /// True when none is left.
+    @discardableResult
+    public static func settle(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while backgroundRunning.value > 0 {
+            if Date() >= deadline { return false }
+            usleep(20_000)
+        }
+        return true
     }
 
     public func value() throws -> T {
@@ -30,3 +47,13 @@ public final class StopFlag: @unchecked Sendable {  // `value` guarded by `lock`
     public func set() { lock.withLock { value = true } }
     public var isSet: Bool { lock.withLock { value } }
 }
+
+/// How many background bodies run now (see `Background.settle`).
+final class RunningCount: @unchecked Sendable {  // `count` guarded by `lock`
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.withLock { count += n } }
+    var value: Int { lock.withLock { count } }
+}
+
+private let backgroundRunning = RunningCount()

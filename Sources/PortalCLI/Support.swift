@@ -35,7 +35,12 @@ public enum Report {
     /// stdout that could not be written (closed, full, its reader gone) ends
     /// the command with 74 whatever the body did (see `StandardStreams`).
     public static func run(_ body: () throws -> Void) throws {
-        defer { Stage.statusLine.finish() }
+        defer {
+            // Background work (an SSH connection, a tag) stops when told or
+            // interrupted: let it, before the process's exit-time clean-up.
+            Background<Void>.settle(within: 5)
+            Stage.statusLine.finish()
+        }
         StandardStreams.install()
         func fail(_ failure: PortalFailure) -> ExitCode {
             let failure: PortalFailure = StandardStreams.outputFailure ?? failure
