@@ -4,6 +4,7 @@ import PortalBase
 import PortalCore
 import PortalSSH
 import PortalSync
+import RemoteCommands
 
 /// `portal watch`: follows an open portal's watcher over SSH, makes the final
 /// inbound pass when a notice comes, says how the instance ended, and reopens

@@ -4,6 +4,7 @@ import PortalBase
 import PortalCLI
 import PortalCore
 import PortalSSH
+import RemoteCommands
 
 struct OpenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -172,5 +173,3 @@ struct OpenCommand: ParsableCommand {
         for line in lines { Terminal.stderr(line) }
     }
 }
-
-extension LaunchAPI: ExpressibleByArgument {}

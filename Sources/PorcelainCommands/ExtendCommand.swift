@@ -4,6 +4,7 @@ import PortalBase
 import PortalCLI
 import PortalCore
 import PortalSSH
+import RemoteCommands
 
 /// `portal extend NAME 2h`: moves the deadline the instance enforces itself.
 struct ExtendCommand: ParsableCommand {
