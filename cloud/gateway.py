@@ -343,8 +343,13 @@ class Twin:
 
     # -- faults
 
-    def fault(self, action):
-        """The fault rule that applies to this call of action, or None. Counts the call."""
+    def fault(self, action, params=None):
+        """The fault rule that applies to this call of action, or None. Counts the call.
+        A rule's `times` counts the calls it answered since it was added (adding another
+        rule leaves the count as it is); a rule with `where` ({parameter: value}) applies
+        only to calls with those parameters (a capacity shortage of one instance type).
+        A call is an HTTP request: an SDK's retry of a 5xx answer is another call, so
+        `times: 1` of InsufficientInstanceCapacity (500) is absorbed by its first retry."""
         path = os.path.join(self.dir, "faults.json")
         try:
             mtime = os.stat(path).st_mtime_ns
@@ -354,17 +359,22 @@ class Twin:
             if mtime != self.faults_mtime:
                 doc = read_json(path) if mtime else None
                 self.faults = (doc or {}).get("rules", [])
-                self.faults_mtime, self.fault_used = mtime, {}
+                self.faults_mtime = mtime
+                if mtime is None:
+                    self.fault_used = {}
             n = self.calls[action] = self.calls.get(action, 0) + 1
             for i, rule in enumerate(self.faults):
                 if rule.get("action") not in (action, "*"):
                     continue
                 if rule.get("call") is not None and rule["call"] != n:
                     continue
-                used = self.fault_used.get(i, 0)
+                if any((params or {}).get(k, [None])[-1] != v for k, v in (rule.get("where") or {}).items()):
+                    continue
+                key = json.dumps([i, rule], sort_keys=True)
+                used = self.fault_used.get(key, 0)
                 if rule.get("times") is not None and used >= rule["times"]:
                     continue
-                self.fault_used[i] = used + 1
+                self.fault_used[key] = used + 1
                 return rule
         return None
 
@@ -1098,7 +1108,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.server.record(service, params, r)
                 return self.answer(r.status, strict.error_body(service, r.code, r.message))
             self.server.record(service, params, None)
-            rule = twin.fault(action)
+            rule = twin.fault(action, params)
             if rule:
                 log(f"fault for {action} (call {twin.calls.get(action)}): {rule}")
                 if rule.get("drop"):
