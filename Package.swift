@@ -47,22 +47,26 @@ let package = Package(
 
         .target(name: "PortalBase", swiftSettings: strict),
         .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CCurlShim"], swiftSettings: strict),
-        .target(name: "PortalCore", dependencies: ["PortalBase", "PortalAWS"], swiftSettings: strict),
-        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalCore", "CSSH2", "CCrypto", "CSSH2Shim"],
+        // The spec, the portal document and what it holds: no AWS client, no SSH.
+        .target(name: "PortalModel", dependencies: ["PortalBase"], swiftSettings: strict),
+        .target(name: "PortalCore", dependencies: ["PortalBase", "PortalModel", "PortalAWS"], swiftSettings: strict),
+        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalModel", "CSSH2", "CCrypto", "CSSH2Shim"],
                 swiftSettings: strict),
-        .target(name: "PortalSync", dependencies: ["PortalBase", "PortalCore", "PortalSSH"], swiftSettings: strict),
+        .target(name: "PortalSync", dependencies: ["PortalBase", "PortalModel", "PortalSSH"], swiftSettings: strict),
         // What every command shares: options, reporting, progress.
-        .target(name: "PortalCLI", dependencies: ["PortalBase", "PortalAWS", "PortalCore", argumentParser],
+        .target(name: "PortalCLI", dependencies: ["PortalBase", "PortalModel", "PortalAWS", "PortalCore", argumentParser],
                 swiftSettings: strict),
         // The commands, as libraries, split by what they link: the plumbing
         // that needs only AWS; the remote plumbing (SSH, channels); the porcelain.
-        .target(name: "PlumbingCommands", dependencies: ["PortalBase", "PortalAWS", "PortalCore", "PortalCLI", argumentParser],
+        .target(name: "PlumbingCommands", dependencies: [
+            "PortalBase", "PortalModel", "PortalAWS", "PortalCore", "PortalCLI", argumentParser,
+        ],
                 swiftSettings: strict),
         .target(name: "RemoteCommands", dependencies: [
-            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI", argumentParser,
+            "PortalBase", "PortalModel", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI", argumentParser,
         ], swiftSettings: strict),
         .target(name: "PorcelainCommands", dependencies: [
-            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI",
+            "PortalBase", "PortalModel", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI",
             "PlumbingCommands", "RemoteCommands", argumentParser,
         ], swiftSettings: strict),
     ] + (plumbing + ["portal"]).map { name in
@@ -71,12 +75,14 @@ let package = Package(
         .testTarget(name: "PortalBaseTests", dependencies: ["PortalBase"], swiftSettings: strict),
         .testTarget(name: "PortalAWSTests", dependencies: ["PortalAWS"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "PortalCoreTests", dependencies: ["PortalCore"],
+        .testTarget(name: "PortalModelTests", dependencies: ["PortalBase", "PortalModel"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "PortalSSHTests", dependencies: ["PortalSSH"], swiftSettings: strict),
-        .testTarget(name: "PortalSyncTests", dependencies: ["PortalSync"], swiftSettings: strict),
+        .testTarget(name: "PortalCoreTests", dependencies: ["PortalModel", "PortalCore"], swiftSettings: strict),
+        .testTarget(name: "PortalSSHTests", dependencies: ["PortalModel", "PortalSSH"], swiftSettings: strict),
+        .testTarget(name: "PortalSyncTests", dependencies: ["PortalModel", "PortalSync"], swiftSettings: strict),
         .testTarget(name: "CommandsTests", dependencies: [
-            "PortalBase", "PortalCore", "PortalCLI", "PlumbingCommands", "RemoteCommands", "PorcelainCommands", argumentParser,
+            "PortalBase", "PortalModel", "PortalCore", "PortalCLI", "PlumbingCommands", "RemoteCommands", "PorcelainCommands",
+            argumentParser,
         ], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"], exclude: ["Fixtures"], swiftSettings: strict),
     ]

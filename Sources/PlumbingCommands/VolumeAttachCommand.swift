@@ -3,6 +3,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalModel
 
 /// `portal-volume-attach`.
 public struct PortalVolumeAttach: ParsableCommand {

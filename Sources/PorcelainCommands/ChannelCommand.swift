@@ -4,6 +4,7 @@ import PortalAWS
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalModel
 import PortalSSH
 import PortalSync
 

@@ -2,6 +2,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalModel
 
 /// git's extension mechanism: `portal foo …` that is not built in runs
 /// `portal-foo …`, found in `--exec-path DIR`, `PORTAL_EXEC_PATH`, the folder

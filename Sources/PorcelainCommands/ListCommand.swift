@@ -3,6 +3,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalModel
 
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

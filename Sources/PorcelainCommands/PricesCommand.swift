@@ -3,6 +3,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalModel
 
 struct PricesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

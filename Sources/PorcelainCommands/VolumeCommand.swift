@@ -4,6 +4,7 @@ import PortalAWS
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalModel
 
 /// `portal volume create | list | update | delete`: the persistent EBS volumes
 /// that keep a portal's data. The logic lives in PortalCore/Volumes.swift.

@@ -2,6 +2,7 @@ import Foundation
 import PortalAWS
 import PortalBase
 import PortalCore
+import PortalModel
 import PortalSSH
 import PortalSync
 import RemoteCommands

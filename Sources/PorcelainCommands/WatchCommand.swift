@@ -3,6 +3,7 @@ import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
+import PortalModel
 
 /// `portal watch NAME`: the laptop side of the spot market (see PortalWatch).
 struct WatchCommand: ParsableCommand {

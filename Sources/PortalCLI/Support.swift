@@ -3,6 +3,7 @@ import Foundation
 import PortalAWS
 import PortalBase
 import PortalCore
+import PortalModel
 
 /// How every command reports a failure: `NAME: error: MESSAGE` on stderr, then
 /// any hints, then the exit status the failure carries (DESIGN.md's table).

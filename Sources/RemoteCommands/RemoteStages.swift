@@ -1,6 +1,7 @@
 import Foundation
 import PortalBase
 import PortalCore
+import PortalModel
 import PortalSSH
 
 /// The remote stages, after the volumes are attached: one SSH connection

@@ -1,6 +1,7 @@
 import Foundation
 import PortalBase
 import PortalCore
+import PortalModel
 import PortalSSH
 
 /// What `portal open` does on the instance for the spot market keys of a

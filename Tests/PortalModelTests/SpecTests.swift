@@ -2,7 +2,7 @@ import Foundation
 import PortalBase
 import Testing
 
-@testable import PortalCore
+@testable import PortalModel
 
 /// The corpus in Fixtures/specs: `broken/NAME.json` beside `NAME.expected`
 /// (the exact message), `good/NAME.json` beside `NAME.expected.json` (the

@@ -2,7 +2,7 @@ import Foundation
 import PortalBase
 import Testing
 
-@testable import PortalCore
+@testable import PortalModel
 
 /// The compat corpus, Fixtures/specs/compat: specs as Portal Gun 0.x's
 /// documentation (docs/portal_spec.rst, its README) and its schema

@@ -1,5 +1,4 @@
 import Foundation
-import PortalBase
 
 /// What may go into a URL or a host name, checked as the AWS SDKs check it
 /// before anything is sent: a value from the command line, the environment or

@@ -1,4 +1,3 @@
-import PortalAWS
 import PortalBase
 
 /// The tags that hold Portal Gun's state in AWS, so that any machine with the
@@ -38,12 +37,4 @@ public enum Tag {
         }
         return pairs
     }
-}
-
-/// A place for progress messages: stderr for people, nothing for tests.
-public struct ProgressLog: Sendable {
-    public var write: @Sendable (String) -> Void
-    public init(_ write: @escaping @Sendable (String) -> Void) { self.write = write }
-    public static let silent = ProgressLog { _ in }
-    public func callAsFunction(_ line: String) { write(line) }
 }

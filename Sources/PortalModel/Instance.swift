@@ -1,5 +1,4 @@
 import Foundation
-import PortalAWS
 import PortalBase
 
 /// An EC2 instance as the portal document carries it under `"instance"`.
@@ -99,7 +98,7 @@ public struct Instance: Equatable, Sendable {
 
 extension ISO8601DateFormatter {
     /// EC2's timestamps: `2018-05-08T16:46:19.000Z`.
-    nonisolated(unsafe) static let ec2: ISO8601DateFormatter = {
+    nonisolated(unsafe) public static let ec2: ISO8601DateFormatter = {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter
@@ -107,7 +106,7 @@ extension ISO8601DateFormatter {
 }
 
 /// Every instance of a DescribeInstances answer (all reservations).
-func instances(in answer: JSON) -> [Instance] {
+public func instances(in answer: JSON) -> [Instance] {
     (answer["reservationSet"]?.arrayValue ?? []).flatMap { reservation in
         (reservation["instancesSet"]?.arrayValue ?? []).map(Instance.init(ec2:))
     }

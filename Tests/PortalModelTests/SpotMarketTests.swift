@@ -2,7 +2,7 @@ import Foundation
 import PortalBase
 import Testing
 
-@testable import PortalCore
+@testable import PortalModel
 
 /// The spot market keys of a spec (the corpus has their good and broken
 /// cases: good/spot-market, broken/spot-market-*).
