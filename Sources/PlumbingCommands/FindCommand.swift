@@ -26,7 +26,7 @@ public struct PortalFind: ParsableCommand {
             var document = try Stage.readDocument(checkFiles: false)
             let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let instance = try cloud.findInstance(portal: document.name)
-            document["instance"] = instance?.json ?? .null
+            document.instance = instance
             Terminal.writeDocument(document.json)
             if instance == nil { throw ExitCode(ExitStatus.failure.rawValue) }
         }

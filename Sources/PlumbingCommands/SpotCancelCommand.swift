@@ -27,18 +27,17 @@ public struct PortalSpotCancel: ParsableCommand {
     public func run() throws {
         try Report.run {
             var document = try Stage.readDocument(checkFiles: false)
-            let given = try document["instance"].flatMap { $0.isNull ? nil : try Instance(document: $0) }
+            let given = try document.givenInstance()
             let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let closed = try cloud.close(document, instance: given)
-            document["closed"] = ["instance_id": closed.map { .string($0.id) } ?? .null,
-                                  "state": closed == nil ? "not-open" : "terminated"]
+            document.closed = Closing(instanceID: closed?.id)
             if var instance = closed {
                 instance.state = "terminated"
-                document["instance"] = instance.json
+                document.instance = instance
             }
-            document["attachments"] = nil
-            document["mounts"] = nil
-            document["provisioned"] = nil
+            document.attachments = nil
+            document.mounts = nil
+            document.provisioned = nil
             Terminal.writeDocument(document.json)
         }
     }

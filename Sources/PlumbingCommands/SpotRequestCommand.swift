@@ -42,7 +42,7 @@ public struct PortalSpotRequest: ParsableCommand {
             options.api = api
             options.timeout = timeout.value
             let instance = try cloud.launch(document, options: options)
-            document["instance"] = instance.json
+            document.instance = instance
             Terminal.writeDocument(document.json)
         }
     }

@@ -33,19 +33,15 @@ public struct PortalVolumeAttach: ParsableCommand {
     public func run() throws {
         try Report.run {
             var document = try Stage.readDocument(checkFiles: false)
-            guard let instanceJSON = document["instance"], !instanceJSON.isNull else {
-                throw Failure("<stdin>: instance: required, not found", status: .dataError,
-                              hints: ["pipe in the output of portal-spot-request or portal-find"])
-            }
-            let instance = try Instance(document: instanceJSON)
+            let instance = try document.requireInstance()
             let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             Interruption.install()
             if detach {
                 try cloud.detach(document, from: instance, timeout: timeout.value)
-                document["attachments"] = .array([])
+                document.attachments = []
             } else {
                 let attachments = try cloud.attach(document, to: instance, timeout: timeout.value)
-                document["attachments"] = .array(attachments.map(\.json))
+                document.attachments = attachments
             }
             Terminal.writeDocument(document.json)
         }

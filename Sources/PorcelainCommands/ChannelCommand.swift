@@ -56,7 +56,7 @@ struct ChannelCommand: ParsableCommand {
             guard let instance = try cloud.findInstance(portal: document.name) else {
                 throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(document.name)"])
             }
-            document["instance"] = instance.json
+            document.instance = instance
             var options = SyncOptions()
             options.pollInbound = poll
             options.connectTimeout = sshTimeout.value

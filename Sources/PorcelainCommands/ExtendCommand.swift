@@ -45,7 +45,7 @@ struct ExtendCommand: ParsableCommand {
             guard let instance = try cloud.findInstance(portal: document.name) else {
                 throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(document.name)"])
             }
-            document["instance"] = instance.json
+            document.instance = instance
             let seconds = SpotMarketStages.duration(duration)!
             let now = Date()
             let deadline = max(instance.deadline ?? now, now).addingTimeInterval(seconds)

@@ -91,7 +91,7 @@ struct OpenCommand: ParsableCommand {
                 try price.value()
                 justLaunched = true
             }
-            document["instance"] = instance.json
+            document.instance = instance
             var remote = RemoteStages.Options()
             remote.provision = !noProvision
             remote.deadline = SpotMarketStages.deadline(spec: document.spec, duration: duration.flatMap(SpotMarketStages.duration),
@@ -112,7 +112,7 @@ struct OpenCommand: ParsableCommand {
                 let attachments = try timed("attach") {
                     try cloud.attach(document, to: instance, justLaunched: justLaunched, tag: false)
                 }
-                document["attachments"] = .array(attachments.map(\.json))
+                document.attachments = attachments
                 tagging = Background { [document] in try cloud.tagAttached(document) }
                 if !noMount {
                     let session = try connection.map { connection in try timed("ssh") { try connection.value() } }
@@ -158,11 +158,11 @@ struct OpenCommand: ParsableCommand {
 
     func printSummary(_ document: PortalDocument, instance: Instance, stages: [(String, TimeInterval)], total: TimeInterval) {
         var lines = ["", "portal '\(document.name)' is open: \(instance.id), \(instance.type) in \(instance.zone)"]
-        let mounts = document["mounts"]?.arrayValue ?? []
+        let mounts = document.mounts ?? []
         for volume in document.spec.persistentVolumes {
-            let mount = mounts.first { $0["volume_id"]?.stringValue == volume.volumeID }
-            let how = mount.map { ($0["formatted"]?.boolValue == true ? "formatted, " : "") + "mounted" } ?? "attached"
-            let mounted = mount?["mount_point"]?.stringValue ?? volume.mountPoint
+            let mount = mounts.first { $0.volumeID == volume.volumeID }
+            let how = mount.map { ($0.formatted ? "formatted, " : "") + "mounted" } ?? "attached"
+            let mounted = mount?.mountPoint ?? volume.mountPoint
             lines.append("  \(volume.volumeID)  \(volume.device) -> \(mounted)  (\(how))")
         }
         lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")

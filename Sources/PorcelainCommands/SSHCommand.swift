@@ -64,7 +64,7 @@ struct SSHCommand: ParsableCommand {
             guard let instance = try cloud.findInstance(portal: document.name) else {
                 throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(name)"])
             }
-            document["instance"] = instance.json
+            document.instance = instance
             let target = try SSHTarget(document: document)
             let quiet = output.quiet
             let say = { (line: String) in if !quiet { Terminal.stderr("portal: \(line)") } }

@@ -63,7 +63,7 @@ public final class PortalWatch: @unchecked Sendable {
     /// Follows one instance until AWS says it is shutting down or terminated.
     func watch(_ instance: Instance) throws -> Ending {
         var located = document
-        located["instance"] = instance.json
+        located.instance = instance
         let target = try SSHTarget(document: located)
         say("watching \(instance.id) (\(instance.type) in \(instance.zone)) over ssh to \(target.destination); Ctrl-C stops watching")
         let session = try connect(to: target, options: ConnectOptions(timeout: options.sshTimeout),
@@ -274,7 +274,7 @@ public final class PortalWatch: @unchecked Sendable {
         let end = monotonic() + timeout
         while true {
             let volumes = try cloud.describeVolumes(of: spec)
-            if volumes.allSatisfy({ $0["status"]?.stringValue == "available" }) { return }
+            if volumes.allSatisfy({ $0.state == "available" }) { return }
             guard monotonic() < end else { return }  // launch refuses with the reason
             Interruption.sleep(1)
             try Interruption.check()
@@ -289,10 +289,10 @@ public final class PortalWatch: @unchecked Sendable {
         launch.timeout = 600
         let instance = try cloud.launch(wanted, options: launch)
         var located = wanted
-        located["instance"] = instance.json
+        located.instance = instance
         do {
             let attachments = try cloud.attach(located, to: instance, justLaunched: true)
-            located["attachments"] = .array(attachments.map(\.json))
+            located.attachments = attachments
             var remote = RemoteStages.Options()
             remote.sshTimeout = options.sshTimeout
             let now = Int(Date().timeIntervalSince1970)

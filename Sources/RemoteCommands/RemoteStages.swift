@@ -62,9 +62,9 @@ public enum RemoteStages {
         let steps = options.provision ? provisionSteps(for: document.spec) : []
         let watcher = needWatcher(document, options: options)
         guard !requests.isEmpty || !steps.isEmpty || watcher else {
-            document = addingMounts([], to: document)
+            document.mounts = []
             if options.provision {
-                document["provisioned"] = ProvisionResult(pythonVirtualEnv: document.spec.spotInstance.pythonVirtualEnv).json
+                document.provisioned = ProvisionResult(pythonVirtualEnv: document.spec.spotInstance.pythonVirtualEnv)
             }
             detail("no volumes to mount and nothing to provision: no SSH connection made")
             return document
@@ -73,11 +73,11 @@ public enum RemoteStages {
         defer { detail("ssh: \(session.statistics.summary)") }
         let mounts = try mountVolumes(document: document, session: session,
                                       options: MountOptions(deviceTimeout: options.deviceTimeout), progress: progress)
-        document = addingMounts(mounts, to: document)
+        document.mounts = mounts
         if options.provision {
             let result = try provision(spec: document.spec, session: session,
                                        output: { StandardStreams.stderr(String(decoding: $0, as: UTF8.self)) }, progress: progress)
-            document["provisioned"] = result.json
+            document.provisioned = result
         }
         if watcher {
             document = try SpotMarketStages.prepare(document, session: session, deadline: options.deadline, cloud: cloud,
