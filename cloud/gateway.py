@@ -31,6 +31,14 @@ What the behaviours add to moto (moto does every state change at once):
 - spot interruptions: instances/<id>/interrupt.json (bin/local-cloud interrupt) marks
   the request marked-for-termination; at terminate_at the gateway's ticker terminates
   the instance in moto.
+- a shutdown from inside a machine (instances/<id>/shutdown.json, written by the machine
+  manager at its poweroff): the ticker terminates the instance, or stops it, as its
+  InstanceInitiatedShutdownBehavior says (moto's attribute; a Spot Instance of a one-time
+  request always terminates, as on AWS); stateReason Client.InstanceInitiatedShutdown,
+  `stopping` for the profile's shutting-down delay before `stopped`;
+- a spot request whose instance was terminated by its user (TerminateInstances or a
+  shutdown from inside) is closed with status instance-terminated-by-user (a persistent
+  one's stopped instance: disabled, instance-stopped-by-user).
 
     gateway.py --state-dir DIR --moto-port PORT [--profile instant|aws]
                [--time-scale X] [--seed N] [--port-file FILE]
@@ -87,7 +95,10 @@ SPOT_MESSAGES = {
     "request-canceled-and-instance-running": "Your Spot request is canceled, but your "
                                              "instance is still running.",
     "canceled-before-fulfillment": "Your Spot request was canceled before it was fulfilled.",
+    "instance-terminated-by-user": "Spot Instance terminated by user.",
+    "instance-stopped-by-user": "Spot Instance stopped by user.",
 }
+INITIATED = ("Client.InstanceInitiatedShutdown", "Client.InstanceInitiatedShutdown: Instance initiated shutdown")
 
 
 def iso(epoch):
@@ -225,6 +236,8 @@ class Twin:
         self.detaching = {}   # vol -> {"until", "instance", "device", "time"}
         self.modifying = {}   # vol -> {"start", "optimizing_at", "completed_at"}
         self.interrupted = set()
+        self.ended = {}       # id -> "terminated" | "stopped": by its user or from inside
+        self.initiated = set()  # ids shut down from inside (shutdown.json)
         self.calls = {}
         self.faults_mtime, self.faults, self.fault_used = None, [], {}
 
@@ -267,6 +280,12 @@ class Twin:
                 rec = self.instances.setdefault(iid, self.record(iid))
                 rec.setdefault("terminated_at", now + self.profile.delay("shutting_down"))
 
+    def stopping(self, iid, now):
+        """Stopped in moto at once; `stopping` for the profile's shutting-down delay here."""
+        with self.lock:
+            rec = self.instances.setdefault(iid, self.record(iid))
+            rec["stopped_at"] = now + self.profile.delay("shutting_down")
+
     def state(self, iid, now):
         """'pending' or 'running' as the twin shows a live instance."""
         rec = self.record(iid)
@@ -289,6 +308,11 @@ class Twin:
             return "active", "marked-for-termination"
         if s.get("cancelled"):
             return None
+        ended = self.ended.get(iid) if iid else None
+        if ended == "terminated":
+            return "closed", "instance-terminated-by-user"
+        if ended == "stopped":
+            return "disabled", "instance-stopped-by-user"
         if s.get("capacity"):
             return "open", "capacity-not-available"
         if now < s["evaluated_at"]:
@@ -299,8 +323,13 @@ class Twin:
 
     # -- faults
 
-    def fault(self, action):
-        """The fault rule that applies to this call of action, or None. Counts the call."""
+    def fault(self, action, params=None):
+        """The fault rule that applies to this call of action, or None. Counts the call.
+        A rule's `times` counts the calls it answered since it was added (adding another
+        rule leaves the count as it is); a rule with `where` ({parameter: value}) applies
+        only to calls with those parameters (a capacity shortage of one instance type).
+        A call is an HTTP request: an SDK's retry of a 5xx answer is another call, so
+        `times: 1` of InsufficientInstanceCapacity (500) is absorbed by its first retry."""
         path = os.path.join(self.dir, "faults.json")
         try:
             mtime = os.stat(path).st_mtime_ns
@@ -310,17 +339,22 @@ class Twin:
             if mtime != self.faults_mtime:
                 doc = read_json(path) if mtime else None
                 self.faults = (doc or {}).get("rules", [])
-                self.faults_mtime, self.fault_used = mtime, {}
+                self.faults_mtime = mtime
+                if mtime is None:
+                    self.fault_used = {}
             n = self.calls[action] = self.calls.get(action, 0) + 1
             for i, rule in enumerate(self.faults):
                 if rule.get("action") not in (action, "*"):
                     continue
                 if rule.get("call") is not None and rule["call"] != n:
                     continue
-                used = self.fault_used.get(i, 0)
+                if any((params or {}).get(k, [None])[-1] != v for k, v in (rule.get("where") or {}).items()):
+                    continue
+                key = json.dumps([i, rule], sort_keys=True)
+                used = self.fault_used.get(key, 0)
                 if rule.get("times") is not None and used >= rule["times"]:
                     continue
-                self.fault_used[i] = used + 1
+                self.fault_used[key] = used + 1
                 return rule
         return None
 
@@ -530,6 +564,15 @@ def show_instance(twin, item, now, launching=False):
     if name == "terminated" and now < rec.get("terminated_at", 0):
         set_text(st, "name", "shutting-down")
         set_text(st, "code", "32")
+    if name == "stopped" and now < rec.get("stopped_at", 0):
+        set_text(st, "name", "stopping")
+        set_text(st, "code", "64")
+    if iid in twin.initiated and name in ("terminated", "stopped"):
+        reason = child(item, "stateReason")
+        if reason is None:
+            reason = ET.SubElement(item, q("stateReason"))
+        set_text(reason, "code", INITIATED[0])
+        set_text(reason, "message", INITIATED[1])
     if name in LIVE:
         shown = "pending" if launching else twin.state(iid, now)
         set_text(st, "name", shown)
@@ -614,6 +657,9 @@ def terminate_instances(ctx, params, region):
     status, body = ctx.forward()
     if status == 200:
         ctx.twin.shutting_down(ids, ctx.now)
+        with ctx.twin.lock:
+            for iid in ids:
+                ctx.twin.ended.setdefault(iid, "terminated")
     if status < 500:
         return status, body
     st, data = ctx.twin.moto.call("DescribeInstances",
@@ -927,9 +973,17 @@ HANDLERS = {
 # ---------------------------------------------------------------- interruptions
 
 def ticker(twin, stop):
-    """Terminates interrupted instances at their deadline (interrupt.json)."""
+    """Terminates interrupted instances at their deadline (interrupt.json); stops or
+    terminates those shut down from inside (shutdown.json)."""
     while not stop.wait(0.1):
-        for path in _interrupts(twin.dir):
+        for path in _instance_files(twin.dir, "shutdown.json"):
+            iid = os.path.basename(os.path.dirname(path))
+            if iid not in twin.initiated:
+                try:
+                    shut_down_from_inside(twin, iid)
+                except OSError as e:
+                    log(f"shutdown from inside {iid}: moto: {e}; trying again")
+        for path in _instance_files(twin.dir, "interrupt.json"):
             iid = os.path.basename(os.path.dirname(path))
             if iid in twin.interrupted:
                 continue
@@ -947,13 +1001,40 @@ def ticker(twin, stop):
                 log(f"interruption: terminated {iid} (moto answered {st})")
 
 
-def _interrupts(state_dir):
+def shut_down_from_inside(twin, iid):
+    """What EC2 does at a shutdown from the instance's operating system."""
+    behaviour = "terminate"
+    rec = twin.record(iid)
+    with twin.lock:
+        request = twin.spot.get(rec.get("spot") or "", {})
+    if not rec.get("spot") or request.get("type") == "persistent":
+        st, data = twin.moto.call("DescribeInstanceAttribute", {
+            "InstanceId": iid, "Attribute": "instanceInitiatedShutdownBehavior"})
+        if st != 200:
+            log(f"shutdown of {iid} from inside: its shutdown behaviour: moto answered {st}; "
+                "trying again")
+            return
+        behaviour = parse(data).findtext("instanceInitiatedShutdownBehavior/value") or "stop"
+    now = time.time()
+    with twin.lock:
+        twin.initiated.add(iid)
+        twin.ended[iid] = "terminated" if behaviour == "terminate" else "stopped"
+    if behaviour == "terminate":
+        twin.shutting_down([iid], now)
+        st, _ = twin.moto.call("TerminateInstances", {"InstanceId.1": iid})
+    else:
+        twin.stopping(iid, now)
+        st, _ = twin.moto.call("StopInstances", {"InstanceId.1": iid})
+    log(f"shutdown from inside {iid}: {behaviour} (moto answered {st})")
+
+
+def _instance_files(state_dir, name):
     base = os.path.join(state_dir, "instances")
     try:
         names = os.listdir(base)
     except OSError:
         return []
-    return [p for p in (os.path.join(base, n, "interrupt.json") for n in names)
+    return [p for p in (os.path.join(base, n, name) for n in names)
             if os.path.exists(p)]
 
 
@@ -1011,7 +1092,7 @@ class Handler(QuietHandler):
                 self.server.record(service, params, r)
                 return self.answer(r.status, strict.error_body(service, r.code, r.message))
             self.server.record(service, params, None)
-            rule = twin.fault(action)
+            rule = twin.fault(action, params)
             if rule:
                 log(f"fault for {action} (call {twin.calls.get(action)}): {rule}")
                 if rule.get("drop"):
