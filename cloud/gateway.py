@@ -62,6 +62,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prices  # noqa: E402
+from common import QuietHandler, log, read_json, write_json  # noqa: E402
 import profiles  # noqa: E402
 import snapshots  # noqa: E402
 import strict  # noqa: E402
@@ -98,27 +99,6 @@ SPOT_MESSAGES = {
     "instance-stopped-by-user": "Spot Instance stopped by user.",
 }
 INITIATED = ("Client.InstanceInitiatedShutdown", "Client.InstanceInitiatedShutdown: Instance initiated shutdown")
-
-
-def log(msg):
-    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-
-def write_json(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def iso(epoch):
@@ -433,11 +413,18 @@ def run_instances(ctx, params, region):
     return 200, dump(root)
 
 
+def spot_timing(ctx):
+    """(evaluated_at, fulfilled_at) of a spot request or fleet made now: the profile's
+    evaluation delay, then its fulfilment delay."""
+    evaluated = ctx.now + ctx.profile.delay("spot_evaluation")
+    return evaluated, evaluated + ctx.profile.delay("spot_fulfilment")
+
+
 def request_spot_instances(ctx, params, region):
     status, body, root = forward_xml(ctx)
     if root is None:
         return status, body
-    twin, p = ctx.twin, ctx.profile
+    twin = ctx.twin
     ids = [text(i, "spotInstanceRequestId") for i in items(root, "spotInstanceRequestSet")]
     # moto launched the instances already: learn which
     found = {}
@@ -448,8 +435,7 @@ def request_spot_instances(ctx, params, region):
         found[text(item, "spotInstanceRequestId")] = text(item, "instanceId")
     capacity = (ctx.fault or {}).get("spot_status") == "capacity-not-available"
     for sir in ids:
-        evaluated = ctx.now + p.delay("spot_evaluation")
-        fulfilled = evaluated + p.delay("spot_fulfilment")
+        evaluated, fulfilled = spot_timing(ctx)
         iid = found.get(sir)
         with twin.lock:
             twin.spot[sir] = {"evaluated_at": evaluated, "fulfilled_at": fulfilled,
@@ -704,10 +690,9 @@ def request_spot_fleet(ctx, params, region):
     status, body, root = forward_xml(ctx)
     if root is None:
         return status, body
-    twin, p = ctx.twin, ctx.profile
+    twin = ctx.twin
     fid = text(root, "spotFleetRequestId")
-    evaluated = ctx.now + p.delay("spot_evaluation")
-    fulfilled = evaluated + p.delay("spot_fulfilment")
+    evaluated, fulfilled = spot_timing(ctx)
     with twin.lock:
         twin.fleets[fid] = {"evaluated_at": evaluated, "fulfilled_at": fulfilled}
     st, data = twin.moto.call("DescribeSpotFleetInstances", {"SpotFleetRequestId": fid}, region)
@@ -823,10 +808,7 @@ def attach_volume(ctx, params, region):
             t = read_json(timeline) or {}
             t.setdefault("attach_delay", {})[vid] = delay
             write_json(timeline, t)
-        root = parse(body)
-        if root is not None:
-            set_text(root, "status", "attaching")
-            return 200, dump(root)
+        return with_status(status, body, "attaching")
     return status, body
 
 
@@ -843,11 +825,18 @@ def detach_volume(ctx, params, region):
         with ctx.twin.lock:
             ctx.twin.attaching.pop(vid, None)
             ctx.twin.detaching[vid] = dict(before, until=ctx.now + ctx.profile.delay("detach"))
-        root = parse(body)
-        if root is not None:
-            set_text(root, "status", "detaching")
-            return 200, dump(root)
+        return with_status(status, body, "detaching")
     return status, body
+
+
+def with_status(status, body, value):
+    """moto's answer to AttachVolume or DetachVolume with the attachment's status AWS
+    shows at first (moto's is final at once)."""
+    root = parse(body)
+    if root is None:
+        return status, body
+    set_text(root, "status", value)
+    return 200, dump(root)
 
 
 def describe_volumes(ctx, params, region):
@@ -1065,13 +1054,8 @@ def credential_scope(headers, params):
     return None, None
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(QuietHandler):
     server_version = "AmazonEC2"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):
-        pass
 
     def do_GET(self):
         self.handle_request()

@@ -49,6 +49,7 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, HERE)
 import imds  # noqa: E402
+from common import log, read_json, write_atomic  # noqa: E402
 
 POLL = 0.2
 USER = "ubuntu"
@@ -64,32 +65,12 @@ BOOT_WAIT = 15.0
 SSHD_WAIT = 15.0
 
 
-def log(msg):
-    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-
 def run(argv, check=True, stdin_text=None):
     r = subprocess.run(argv, capture_output=True, text=True,
                        input=stdin_text, stdin=None if stdin_text is not None else subprocess.DEVNULL)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)}: {(r.stderr or r.stdout).strip()}")
     return r.stdout
-
-
-def write_atomic(path, text, mode=0o644):
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def alive(pid):
