@@ -142,17 +142,37 @@ struct SpotMarketIntegrationTests {
         }
     }
 
-    @Test("an inbound channel running, an interruption: the final pass brings every result written up to the notice, nothing on the laptop deleted or truncated")
-    func finalPass() throws {
-        let name = "r\(UUID().uuidString.prefix(6).lowercased())"
-        let remote = "/home/ubuntu/\(name)"
-        // One result file every 0.2 s, each holding its own number; the hook notes the last one written.
-        let p = try Self.portal(volumes: 0, channels: [
+    /// A portal whose `run` writes a result file every 0.2 s (each holding its
+    /// own number) into a folder an inbound channel brings to `results/`; its
+    /// hook notes, in `at-notice`, the last one written.
+    static func resultsPortal() throws -> TestPortal {
+        let remote = "/home/ubuntu/r\(UUID().uuidString.prefix(6).lowercased())"
+        return try Self.portal(volumes: 0, channels: [
             ["direction": "in", "local_path": "results/", "remote_path": .string(remote + "/"), "recursive": true, "delay": 0.2],
         ], [
             ("run", .string("mkdir -p \(remote) && i=0; while :; do i=$((i+1)); n=$(printf %05d $i); echo $n >\(remote)/.r && mv \(remote)/.r \(remote)/r$n; sleep 0.2; done")),
             ("interruption_hook", .array([.string("ls \(remote) | grep '^r' | tail -n 1 >\(remote)/at-notice.tmp && mv \(remote)/at-notice.tmp \(remote)/at-notice")])),
         ])
+    }
+
+    /// Every result up to `at-notice` is on the laptop, whole.
+    static func checkResults(_ local: URL) throws {
+        let last = try String(contentsOf: local.appendingPathComponent("at-notice"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let count = try #require(Int(last.dropFirst()), "at-notice: '\(last)'")
+        #expect(count > 10)
+        var missing: [String] = []
+        for i in 1...max(1, count) {
+            let n = String(format: "%05d", i)
+            let text = try? String(contentsOf: local.appendingPathComponent("r\(n)"), encoding: .utf8)
+            if text != n + "\n" { missing.append("r\(n): \(text.map { "'\($0)'" } ?? "missing")") }
+        }
+        #expect(missing.isEmpty, "\(missing.prefix(10))")
+    }
+
+    @Test("an inbound channel running, an interruption: the final pass brings every result written up to the notice, nothing on the laptop deleted or truncated")
+    func finalPass() throws {
+        let p = try Self.resultsPortal()
         let local = p.folder.appendingPathComponent("results")
         try FileManager.default.createDirectory(at: local, withIntermediateDirectories: true)
         let keep = local.appendingPathComponent("laptop-only.txt")
@@ -175,20 +195,31 @@ struct SpotMarketIntegrationTests {
         print(String(format: "spot-market figures: notice → laptop aware %.2f s, notice → final inbound pass done %.2f s",
                      aware.timeIntervalSince(posted), passed.timeIntervalSince(posted)))
 
-        let last = try String(contentsOf: local.appendingPathComponent("at-notice"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let count = try #require(Int(last.dropFirst()), "at-notice: '\(last)'")
-        #expect(count > 10)
-        var missing: [String] = []
-        for i in 1...count {
-            let n = String(format: "%05d", i)
-            let text = try? String(contentsOf: local.appendingPathComponent("r\(n)"), encoding: .utf8)
-            if text != n + "\n" { missing.append("r\(n): \(text.map { "'\($0)'" } ?? "missing")") }
-        }
-        #expect(missing.isEmpty, "\(missing.prefix(10))")
+        try Self.checkResults(local)
         #expect(try String(contentsOf: keep, encoding: .utf8) == "written on the laptop\n")
         let ended = try p.portal(["info", p.name, "--json"]).json?["ended"]
         #expect(ended?["interrupted_by_aws"] == true, "\(String(describing: ended))")
+    }
+
+    @Test("portal channel, already running, notices the interruption too: says so and makes the final inbound pass")
+    func channelNotices() throws {
+        let p = try Self.resultsPortal()
+        let open = try p.portal(["open", p.name])
+        #expect(open.status == 0, "\(open.stderr)")
+        let id = try #require(try p.liveInstances().first)
+        let (channel, stderr) = try startPortal(p, ["channel", p.name])
+        defer { if channel.isRunning { kill(channel.processIdentifier, SIGKILL) }; channel.waitUntilExit() }
+        _ = try Self.seen(stderr, "syncing; Ctrl-C stops")
+        usleep(3_000_000)
+        let posted = try Self.interrupt(id, in: 8)
+        let aware = try Self.seen(stderr, "SPOT INTERRUPTION NOTICE")
+        let passed = try Self.seen(stderr, "final pass of 1 inbound channel")
+        print(String(format: "spot-market figures (portal channel): notice → aware %.2f s, notice → final inbound pass done %.2f s",
+                     aware.timeIntervalSince(posted), passed.timeIntervalSince(posted)))
+        try Self.checkResults(p.folder.appendingPathComponent("results"))
+        channel.interrupt()
+        channel.waitUntilExit()
+        #expect(channel.terminationStatus == 130, "\(stderr.text)")
     }
 
     @Test("a training loop started by run, checkpointing to the volume: watch reopens after an interruption, the loop resumes from its checkpoint, one live instance at every moment, no orphan spot request; Ctrl-C leaves the portal as it is")
