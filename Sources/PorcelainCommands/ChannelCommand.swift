@@ -17,7 +17,10 @@ struct ChannelCommand: ParsableCommand {
         discussion: """
             Finds the portal's instance and runs its channels as portal-sync does: outbound folders \
             sent as they change, inbound ones fetched as the instance changes them (or polled every \
-            "delay" seconds), all over one SSH connection. Each transfer is a line:
+            "delay" seconds), all over one SSH connection. When the spec uses the spot market \
+            (portal-spec(5)), it also follows the instance's watcher as portal watch does: a spot \
+            interruption notice is said loudly on stderr and, once the interruption hook is done, \
+            every inbound channel makes one final pass. Each transfer is a line:
 
               [12:01:33] OUT src/train.py  4.2 KB  35 ms
               [12:01:35] IN  12 files (results/epoch-3.pt, …)  48.1 MB  920 ms
@@ -65,6 +68,12 @@ struct ChannelCommand: ParsableCommand {
             let instanceID = instance.id
             options.consoleOutput = { cloud.consoleOutput(instanceID: instanceID) }
             let session = try SyncSession(document: document, options: options)
+            // Spot notices (the watcher's events), as portal watch has them.
+            let notices = document.spec.spotMarket.needsWatcher ? NoticeFollower(
+                document: document, cloud: cloud, say: { if !quiet { Terminal.stderr("portal: \($0)") } },
+                loud: { Terminal.stderr("portal: *** \($0)") }) : nil
+            notices?.start()
+            defer { notices?.stop() }
             if !quiet && !json {
                 for (index, channel) in document.spec.channels.enumerated() {
                     Terminal.stderr("portal: channel \(index): " + Self.describe(channel))

@@ -76,6 +76,8 @@ struct OpenCommand: ParsableCommand {
             options.timeout = timeout.value
             var instance: Instance
             var justLaunched = false
+            // The launch's checks (volumes, subnet) beside the look-up.
+            let checks = cloud.launchChecks(document.spec)
             if let existing = try timed("find", { try cloud.findInstance(portal: document.name) }) {
                 cloud.progress("portal '\(document.name)' is already open: continuing with \(existing.id) (\(existing.state))")
                 instance = existing
@@ -87,7 +89,7 @@ struct OpenCommand: ParsableCommand {
                 // The price is told while the launch goes on, not before it.
                 let spec = document.spec, quiet = output.quiet
                 let price = Background { PricesCommand.announce(spec, cloud: cloud, quiet: quiet) }
-                instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true) }
+                instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true, checks: checks) }
                 try price.value()
                 justLaunched = true
             }

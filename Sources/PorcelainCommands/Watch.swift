@@ -43,16 +43,17 @@ public final class PortalWatch: @unchecked Sendable {
     }
 
     var reopens: Bool { options.reopen ?? document.spec.spotMarket.reopen }
+    var name: String { document.name }
 
     /// Watches until the portal ends (and is not reopened) or Ctrl-C (exit 130,
     /// the portal left as it is). Returns how the last instance ended.
     public func run() throws -> Ending? {
         guard var instance = try cloud.findInstance(portal: document.name) else {
-            throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(document.name)"])
+            throw Failure("portal '\(name)' is not open", hints: ["open it with: portal open \(document.name)"])
         }
         while true {
             let ending = try watch(instance)
-            loud("portal '\(document.name)': instance \(ending.instanceID) \(ending.summary)")
+            loud("portal '\(name)': instance \(ending.instanceID) \(ending.summary)")
             guard ending.interruptedByAWS, reopens else { return ending }
             instance = try reopen(after: instance)
         }
@@ -89,7 +90,7 @@ public final class PortalWatch: @unchecked Sendable {
         var sessionAlive = true
         while true {
             if Interruption.requested {
-                throw Failure("stopped watching; portal '\(document.name)' is left as it is", status: .interrupted)
+                throw Failure("stopped watching; portal '\(name)' is left as it is", status: .interrupted)
             }
             let now = monotonic()
             if sessionAlive {
@@ -141,40 +142,49 @@ public final class PortalWatch: @unchecked Sendable {
         return ending
     }
 
-    func report(_ event: WatcherEvent) {
+    func report(_ event: WatcherEvent) { PortalWatch.report(event, portal: document.name, say: say, loud: loud) }
+
+    /// Says what a watcher's event means: a notice loudly.
+    static func report(_ event: WatcherEvent, portal name: String, say: (String) -> Void, loud: (String) -> Void) {
         let f = event.fields
         switch event.event {
         case "interruption":
-            loud("SPOT INTERRUPTION NOTICE for portal '\(document.name)': AWS will \(f["action"]?.stringValue ?? "terminate") "
-                + "the instance at \(f["time"]?.stringValue ?? "?") (seen on the instance \(ago(event.at)) ago)")
+            loud("SPOT INTERRUPTION NOTICE for portal '\(name)': AWS will \(f["action"]?.stringValue ?? "terminate") "
+                + "the instance at \(f["time"]?.stringValue ?? "?") (seen on the instance \(PortalWatch.ago(event.at)) ago)")
         case "rebalance":
-            loud("rebalance recommendation for portal '\(document.name)': the instance is at elevated risk of interruption")
+            loud("rebalance recommendation for portal '\(name)': the instance is at elevated risk of interruption")
         case "hook-done":
             let status = f["status"]?.intValue ?? -1
             let timedOut = f["timed_out"]?.boolValue == true
             say("interruption hook " + (timedOut ? "timed out" : "ended with status \(status)") + " after \(f["seconds"]?.intValue ?? 0) s")
         case "deadline-warning":
-            loud("portal '\(document.name)': the deadline is near; 'portal extend \(document.name) 1h' moves it")
+            loud("portal '\(name)': the deadline is near; 'portal extend \(name) 1h' moves it")
         case "deadline-notice", "deadline":
-            loud("portal '\(document.name)': DEADLINE reached: the instance terminates itself")
+            loud("portal '\(name)': DEADLINE reached: the instance terminates itself")
         case "idle-warning":
-            loud("portal '\(document.name)': idle; the instance terminates itself in \(f["left"]?.intValue ?? 0) s")
+            loud("portal '\(name)': idle; the instance terminates itself in \(f["left"]?.intValue ?? 0) s")
         case "idle-stop":
-            loud("portal '\(document.name)': IDLE STOP: the instance terminates itself")
+            loud("portal '\(name)': IDLE STOP: the instance terminates itself")
         case "shutdown-failed":
-            loud("portal '\(document.name)': the instance could not shut itself down (\(f["command"]?.stringValue ?? "?"))")
+            loud("portal '\(name)': the instance could not shut itself down (\(f["command"]?.stringValue ?? "?"))")
         default:
             break
         }
     }
 
-    func ago(_ epoch: Double) -> String {
+    static func ago(_ epoch: Double) -> String {
         String(format: "%.1f s", max(0, Date().timeIntervalSince1970 - epoch))
     }
 
     /// One pass of every inbound channel (portal-sync --once over them), what arrived reported.
     func finalPass(_ located: PortalDocument, channels: ChannelThread?, since: Double) {
         channels?.stop()
+        PortalWatch.finalPass(located, since: since, say: say, loud: loud)
+    }
+
+    /// One pass of every inbound channel (`portal-sync --once` over them),
+    /// what arrived reported; `since`: when the notice reached here (monotonic).
+    public static func finalPass(_ located: PortalDocument, since: Double, say: (String) -> Void, loud: (String) -> Void) {
         let inbound = located.spec.channels.filter { $0.direction == .in }
         guard !inbound.isEmpty else {
             say("no inbound channels: no final pass to make")
@@ -257,8 +267,8 @@ public final class PortalWatch: @unchecked Sendable {
                 }
             }
         }
-        throw Failure("portal '\(document.name)' could not be reopened after \(market.reopenAttempts) attempts: \(last)",
-                      status: .temporary, hints: ["nothing is left running; 'portal open \(document.name)' tries again"])
+        throw Failure("portal '\(name)' could not be reopened after \(market.reopenAttempts) attempts: \(last)",
+                      status: .temporary, hints: ["nothing is left running; 'portal open \(name)' tries again"])
     }
 
     static func isCapacity(_ error: Error) -> Bool {
@@ -352,5 +362,77 @@ final class ChannelThread: @unchecked Sendable {
             return stopped
         }
         if !wasStopped && running { done.wait() }
+    }
+}
+
+/// `portal channel`'s ear for the spot market: a thread that follows the
+/// instance's watcher over an SSH session of its own, says loudly when a
+/// notice comes, and makes the final pass of the inbound channels once the
+/// hook is done (or its budget is over), as `portal watch` does. It ends when
+/// the instance can no longer be reached, at Ctrl-C, or at `stop()`.
+public final class NoticeFollower: @unchecked Sendable {
+    let document: PortalDocument
+    let cloud: PortalCloud
+    let say: @Sendable (String) -> Void
+    let loud: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var stopped = false
+    private let done = DispatchSemaphore(value: 0)
+
+    /// - Parameter document: the portal with its `"instance"`.
+    public init(document: PortalDocument, cloud: PortalCloud, say: @escaping @Sendable (String) -> Void,
+                loud: @escaping @Sendable (String) -> Void) {
+        self.document = document
+        self.cloud = cloud
+        self.say = say
+        self.loud = loud
+    }
+
+    var isStopped: Bool { lock.withLock { stopped } || Interruption.requested }
+
+    public func start() {
+        Thread { [self] in
+            follow()
+            done.signal()
+        }.start()
+    }
+
+    /// Stops following and waits for the thread (a final pass in flight ends first).
+    public func stop() {
+        lock.withLock { stopped = true }
+        done.wait()
+    }
+
+    func follow() {
+        let name = document.name
+        do {
+            let target = try SSHTarget(document: document)
+            var options = ConnectOptions(timeout: 60)
+            options.shouldStop = { [self] in isStopped }
+            let id = target.hostKeyAlias
+            let session = try connect(to: target, options: options, consoleOutput: { [cloud] in cloud.consoleOutput(instanceID: id) },
+                                      progress: { _ in })
+            var reader = WatcherEventReader()
+            _ = reader.feed(try session.run(WatcherInstall().eventsCommand(from: 0)).stdout)  // seen before: skipped
+            var notice: Double?
+            var passed = false
+            while !isStopped {
+                for event in reader.feed(try session.run(WatcherInstall().eventsCommand(from: reader.offset)).stdout) {
+                    PortalWatch.report(event, portal: name, say: say, loud: loud)
+                    if event.isFinal && notice == nil { notice = monotonic() }
+                    if event.event == "hook-done", let seen = notice, !passed {
+                        PortalWatch.finalPass(document, since: seen, say: say, loud: loud)
+                        passed = true
+                    }
+                }
+                if let seen = notice, !passed, monotonic() - seen > document.spec.spotMarket.interruptionHookSeconds + 10 {
+                    PortalWatch.finalPass(document, since: seen, say: say, loud: loud)
+                    passed = true
+                }
+                Interruption.sleep(1)
+            }
+        } catch {
+            if !isStopped { say("spot notices: no longer followed (\(error))") }
+        }
     }
 }
