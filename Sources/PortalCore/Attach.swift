@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// A volume attached for a portal, as the document carries it under `"attachments"`.
 public struct Attachment: Equatable, Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// The AWS side of portals: finding, launching, attaching, closing. Every
 /// step reads the state from AWS (tags), never from the laptop, so a crash

@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// How the Spot Instance is asked for.
 public enum LaunchAPI: String, Sendable, CaseIterable {

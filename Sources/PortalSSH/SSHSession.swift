@@ -1,4 +1,4 @@
-import CShim
+import CSSH2Shim
 import CSSH2
 import Foundation
 import PortalBase
