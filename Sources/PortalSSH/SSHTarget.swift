@@ -175,7 +175,9 @@ public struct ConnectOptions: Sendable {
 ///
 /// - Parameters:
 ///   - consoleOutput: the instance's console text (GetConsoleOutput,
-///     decoded or not), asked only on first contact; nil if not available.
+///     decoded or not), asked only on first contact, while the handshake
+///     goes on (asked again after it when that text shows no fingerprints
+///     yet); nil if not available.
 ///   - progress: messages for stderr.
 ///
 /// A refused key (not an RSA one, not an encrypted one) is tried again on a
@@ -183,18 +185,27 @@ public struct ConnectOptions: Sendable {
 /// instance may not have installed it yet; the statistics of the session
 /// returned count every connection made.
 public func connect(to target: SSHTarget, options: ConnectOptions = ConnectOptions(),
-                    consoleOutput: () -> String? = { nil }, progress: @escaping (String) -> Void = { _ in }) throws -> SSHSession {
+                    consoleOutput: @escaping @Sendable () -> String? = { nil },
+                    progress: @escaping (String) -> Void = { _ in }) throws -> SSHSession {
     let start = monotonicSeconds()
     var earlier: SSHStatistics?
     var firstRefusal: Double?
+    var console: Background<String?>?
     while true {
         let began = monotonicSeconds()
         let remaining = max(1, options.timeout - (began - start))
         let session = try SSHSession.connect(host: target.host, port: target.port, timeout: remaining, progress: progress,
-                                             shouldStop: options.shouldStop)
+                                             shouldStop: options.shouldStop, connected: {
+            if console == nil, (try? options.knownHosts.keys(for: target.hostKeyAlias).isEmpty) == true {
+                console = Background(consoleOutput)
+            }
+        })
         if let earlier { session.count(earlier, secondsBefore: began - start) }
         try checkHostKey(session.hostKey, host: target.hostKeyAlias, address: SSHSession.endpoint(target.host, target.port),
-                         knownHosts: options.knownHosts, consoleOutput: consoleOutput, note: progress)
+                         knownHosts: options.knownHosts, consoleOutput: {
+            if let console, let early = try? console.value(), ConsoleHostKeys(consoleOutput: early) != nil { return early }
+            return consoleOutput()
+        }, note: progress)
         do {
             try session.authenticate(user: target.user, identityFile: target.identityFile, useAgent: options.useAgent)
             return session

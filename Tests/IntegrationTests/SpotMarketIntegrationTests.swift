@@ -180,7 +180,7 @@ struct SpotMarketIntegrationTests {
         let open = try p.portal(["open", p.name])
         #expect(open.status == 0, "\(open.stderr)")
         let id = try #require(try p.liveInstances().first)
-        let (watch, stderr) = try startPortal(p, ["watch", p.name, "--interval", "0.5"])
+        let (watch, stderr) = try startPortal(p, ["watch", p.name])
         defer { if watch.isRunning { kill(watch.processIdentifier, SIGKILL) }; watch.waitUntilExit() }
         _ = try Self.seen(stderr, "watching \(id)")
         // Let results flow for a while.
