@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// What may go into a URL or a host name, checked as the AWS SDKs check it

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 
@@ -7,7 +6,7 @@ import PortalBase
 /// any hints, then the exit status the failure carries (DESIGN.md's table).
 public enum Report {
     public static let program: String = {
-        (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "portal"
+        programName
     }()
 
     /// The message and each hint are cut at `longestLine` characters: a

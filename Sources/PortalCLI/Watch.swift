@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCore
@@ -167,7 +166,7 @@ public final class PortalWatch: @unchecked Sendable {
     }
 
     func ago(_ epoch: Double) -> String {
-        String(format: "%.1f s", max(0, Date().timeIntervalSince1970 - epoch))
+        cFormat("%.1f s", max(0, Date().timeIntervalSince1970 - epoch))
     }
 
     /// One pass of every inbound channel (portal-sync --once over them), what arrived reported.
@@ -185,7 +184,7 @@ public final class PortalWatch: @unchecked Sendable {
         options.connectTimeout = 20
         options.shouldStop = { false }
         let start = monotonic()
-        let lock = NSLock()
+        let lock = Lock()
         nonisolated(unsafe) var files = 0, bytes: Int64 = 0, errors: [String] = [], names: [String] = []
         do {
             let session = try SyncSession(document: passing, options: options)
@@ -206,9 +205,9 @@ public final class PortalWatch: @unchecked Sendable {
         }
         let seconds = monotonic() - start
         let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", …" : "")
-        loud(String(format: "final pass of %d inbound channel%@: %d file%@ (%lld bytes) arrived%@ in %.1f s; %.1f s after the notice reached here",
-                    inbound.count, inbound.count == 1 ? "" : "s", files, files == 1 ? "" : "s", bytes,
-                    shown.isEmpty ? "" : " (\(shown))", seconds, monotonic() - since))
+        loud("final pass of \(inbound.count) inbound channel\(inbound.count == 1 ? "" : "s"): "
+             + "\(files) file\(files == 1 ? "" : "s") (\(bytes) bytes) arrived\(shown.isEmpty ? "" : " (\(shown))")"
+             + cFormat(" in %.1f s; %.1f s after the notice reached here", seconds, monotonic() - since))
         for error in errors { say("final pass: \(error)") }
     }
 
@@ -234,8 +233,8 @@ public final class PortalWatch: @unchecked Sendable {
             do {
                 try waitForVolumes(wanted.spec)
                 let instance = try open(wanted, deadline: previous.deadline)
-                loud(String(format: "portal '%@' reopened: %@ (%@), running again %.1f s after the reopen began",
-                            document.name, instance.id, type, monotonic() - started))
+                loud("portal '\(document.name)' reopened: \(instance.id) (\(type)), running again "
+                     + cFormat("%.1f s after the reopen began", monotonic() - started))
                 return instance
             } catch let error as PortalFailure where error.exitStatus == .interrupted {
                 throw error
@@ -310,7 +309,7 @@ public final class PortalWatch: @unchecked Sendable {
 final class ChannelThread: @unchecked Sendable {
     let document: PortalDocument
     let say: @Sendable (String) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopped = false
     private let done = DispatchSemaphore(value: 0)
     private var running = false
@@ -323,7 +322,7 @@ final class ChannelThread: @unchecked Sendable {
 
     func start() {
         running = true
-        let thread = Thread { [self] in
+        detachThread { [self] in
             var options = SyncOptions()
             options.shouldStop = { [self] in lock.withLock { stopped } || Interruption.requested }
             options.progress = say
@@ -340,7 +339,6 @@ final class ChannelThread: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.start()
     }
 
     /// Stops the channels and waits for their transfers in flight to end.

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -71,7 +70,7 @@ struct PortalMount: ParsableCommand {
             let mounted = try RemoteStages.mountAndProvision(
                 document, cloud: cloud, options: options, progress: say,
                 detail: { line in if verbose { say(line) } })
-            if verbose { say("total \(String(format: "%.3f", Date().timeIntervalSince(start))) s") }
+            if verbose { say("total \(cFormat("%.3f", Date().timeIntervalSince(start))) s") }
             Terminal.writeDocument(mounted.json)
         }
     }
