@@ -1,5 +1,5 @@
 import CCurl
-import CShim
+import CCurlShim
 import PortalBase
 
 /// An HTTP response: the final response's status, headers in the order they

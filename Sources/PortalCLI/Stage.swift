@@ -2,6 +2,7 @@ import ArgumentParser
 import PortalAWS
 import PortalBase
 import PortalCore
+import PortalModel
 
 /// What every plumbing stage shares: the document on stdin, the AWS client,
 /// progress on stderr, the document on stdout.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import PortalAWS
 import PortalBase
+import PortalCore
+import PortalModel
 
 /// How every command reports a failure: `NAME: error: MESSAGE` on stderr, then
 /// any hints, then the exit status the failure carries (DESIGN.md's table).
@@ -109,3 +111,6 @@ public struct AWSOptions: ParsableArguments {
         try ConfigurationResolver(profile: profile, region: region).resolve()
     }
 }
+
+/// `--api`, for the commands that launch.
+extension LaunchAPI: ExpressibleByArgument {}

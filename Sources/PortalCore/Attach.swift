@@ -1,5 +1,6 @@
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// A volume attached for a portal, as the document carries it under `"attachments"`.
 public struct Attachment: Equatable, Sendable {

@@ -1,5 +1,6 @@
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// The AWS side of portals: finding, launching, attaching, closing. Every
 /// step reads the state from AWS (tags), never from the laptop, so a crash

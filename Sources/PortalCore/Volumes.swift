@@ -1,5 +1,6 @@
 import PortalAWS
 import PortalBase
+import PortalModel
 
 // Persistent volumes: the EBS volumes that keep a portal's data from one open
 // to the next. `portal volume create | list | update | delete` manage them;

@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// One volume to mount: an entry of the document's `"attachments"`, which
 /// names what a spec's `persistent_volumes` entry names (the device as

@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// One step of provisioning: what it is, for messages, and its command line.
 public struct ProvisionStep: Equatable, Sendable {

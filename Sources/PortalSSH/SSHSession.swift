@@ -1,4 +1,4 @@
-import CShim
+import CSSH2Shim
 import CSSH2
 import PortalBase
 
@@ -117,7 +117,7 @@ public final class SSHSession {
         let start = monotonicSeconds()
         let deadline = start + max(timeout, 0)
         var statistics = SSHStatistics()
-        var delay = 0.25
+        var delay = 0.05
         var lastReport = start
         var reported = false
         while true {
@@ -158,11 +158,12 @@ public final class SSHSession {
                 progress?("still waiting for sshd on \(endpoint(host, port)) (\(why)), \(Int(now - start)) s so far")
                 lastReport = now
             }
-            // At most half a second between attempts: sshd is seen within
-            // half a second of answering (a refused TCP connection costs nothing).
+            // At most a tenth of a second between attempts: sshd is seen within
+            // a tenth of a second of answering (a refused TCP connection costs
+            // nothing, and no AWS request is made).
             let wake = monotonicSeconds() + delay
             while !shouldStop(), monotonicSeconds() < wake { usleep(20_000) }
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.1)
         }
     }
 

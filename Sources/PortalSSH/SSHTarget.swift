@@ -1,7 +1,6 @@
 import CSSH2
-import PortalAWS
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// Where and as whom to connect for a portal: what `portal-mount` connects to
 /// in process and what `portal ssh` hands to OpenSSH, from one place.

@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// Installing the watcher (`WatcherScript`) on an instance and talking to it:
 /// its settings, its deadline, its events.

@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 import PortalSSH
 
 /// An inbound channel. Where the instance has inotifywait, its change events

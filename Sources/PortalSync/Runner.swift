@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// What one rsync run came to.
 enum TransferOutcome {

@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 import PortalSSH
 
 /// One multiplexed OpenSSH connection to the instance, reused by every

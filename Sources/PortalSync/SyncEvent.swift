@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// One transfer: what `portal-sync` prints as one JSON line.
 public struct Transfer: Equatable, Sendable {

@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 import PortalSSH
 
 /// How a sync session runs.

@@ -1,9 +1,9 @@
 import Foundation
 import PortalBase
-import PortalCore
 import Testing
 
 @testable import PortalSSH
+import PortalModel
 
 /// A portal document as the stages before portal-mount leave it.
 func sampleDocument(ssh: JSON = ["address": "public_dns", "port": 22], instance: JSON? = nil,

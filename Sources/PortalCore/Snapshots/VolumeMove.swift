@@ -1,5 +1,6 @@
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// `portal volume move VOL -z ZONE`: an EBS volume lives in one zone, so it
 /// is moved through a snapshot. Every step finds what an earlier run left by
