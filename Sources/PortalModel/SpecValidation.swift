@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// A spec refused: where, and what was wrong. Its message lists every problem
@@ -278,7 +277,7 @@ public final class SpecChecker {
     func number(_ value: JSON, at path: FieldPath) -> Double? {
         if let number = value.doubleValue { return number }
         guard case .string(let text) = value,
-            let number = Double(text.trimmingCharacters(in: .whitespaces)), number.isFinite
+            let number = Double(text.trimming(\.isBlank)), number.isFinite
         else { return nil }
         warn(path, "\(value.shortDescription) taken as a number; write \(JSON.double(number).serialized(pretty: false))")
         return number
@@ -645,7 +644,7 @@ public final class SpecChecker {
 /// follows symbolic links.
 enum SpecPaths {
     static func home() -> String {
-        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? passwdHomeDirectory()
     }
 
     static func currentDirectory() -> String { FileManager.default.currentDirectoryPath }
