@@ -1144,12 +1144,12 @@ class Handler(QuietHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    record_file = None  # LOCAL_CLOUD_RECORD: every EC2/STS request, one JSON line each
+    record_file = None  # LOCAL_CLOUD_RECORD: every EC2/STS request, one JSON line each (with its time)
 
     def record(self, service, params, refusal):
         if not self.record_file:
             return
-        line = json.dumps({"service": service, "params": {
+        line = json.dumps({"at": round(time.time(), 3), "service": service, "params": {
             k: v[-1] for k, v in sorted(params.items()) if k not in strict.ENVELOPE - {"Action", "Version"}},
             "refused": None if refusal is None else {"code": refusal.code,
                                                      "message": refusal.message}})

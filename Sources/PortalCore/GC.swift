@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// `portal gc`: what you created with Portal Gun that is still there, in
 /// every region, with what it costs a month. Only resources tagged

@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// One point of the spot price history: from `timestamp` on, the type costs
 /// `price` dollars an hour in the zone (DescribeSpotPriceHistory).

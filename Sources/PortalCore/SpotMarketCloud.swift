@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// Why an instance ended, as AWS tells it: the instance's state reason and,
 /// for a Spot Instance, its request's status.

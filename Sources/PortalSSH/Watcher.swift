@@ -1,6 +1,6 @@
 import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// Installing the watcher (`WatcherScript`) on an instance and talking to it:
 /// its settings, its deadline, its events.

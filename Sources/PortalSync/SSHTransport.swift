@@ -1,6 +1,6 @@
 import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 import PortalSSH
 
 /// One multiplexed OpenSSH connection to the instance, reused by every

@@ -1,6 +1,6 @@
 import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// One transfer: what `portal-sync` prints as one JSON line.
 public struct Transfer: Equatable, Sendable {

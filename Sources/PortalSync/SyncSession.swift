@@ -1,6 +1,6 @@
 import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 import PortalSSH
 
 /// How a sync session runs.

@@ -4,6 +4,7 @@ import PortalBase
 import Testing
 
 @testable import PortalCore
+import PortalModel
 
 /// Prices, the cost of an instance so far, the EBS price table, and the pure
 /// parts of `portal volume move` (`swift test --filter CostTests`).

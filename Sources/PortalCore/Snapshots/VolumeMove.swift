@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// `portal volume move VOL -z ZONE`: an EBS volume lives in one zone, so it
 /// is moved through a snapshot. Every step finds what an earlier run left by
@@ -247,7 +248,7 @@ public struct VolumeMove: Sendable {
                 continue
             }
             for (index, volume) in (json["persistent_volumes"]?.arrayValue ?? []).enumerated()
-            where volume["volume_id"]?.stringValue == id {
+            where volume[DocumentKey.volumeID]?.stringValue == id {
                 found.append(SpecReference(file: path, index: index,
                                            zone: json["spot_instance"]?["availability_zone"]?.stringValue))
             }

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import PortalBase
+import PortalCLI
+import PortalCore
+import PortalModel
+
+/// `portal-spot-cancel`.
+public struct PortalSpotCancel: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "portal-spot-cancel",
+        abstract: "Close a portal: cancel its spot request and terminate its instance.",
+        discussion: """
+            Reads a portal document on stdin ("instance" optional: without it the portal's \
+            instance is found by its tags), cancels the spot request or fleet, terminates the \
+            instance, waits until AWS says it is terminated, removes the volumes' mount-point and \
+            portal-name tags, and writes the document back with "closed". Volumes become \
+            available again; nothing is deleted. A portal that is not open is closed already: \
+            exit 0, "closed" names no instance.
+            """)
+
+    @OptionGroup var aws: AWSOptions
+    @OptionGroup var output: OutputOptions
+
+    public init() {}
+
+    public func run() throws {
+        try Report.run {
+            var document = try Stage.readDocument(checkFiles: false)
+            let given = try document.givenInstance()
+            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let closed = try cloud.close(document, instance: given)
+            document.closed = Closing(instanceID: closed?.id)
+            if var instance = closed {
+                instance.state = "terminated"
+                document.instance = instance
+            }
+            document.attachments = nil
+            document.mounts = nil
+            document.provisioned = nil
+            Terminal.writeDocument(document.json)
+        }
+    }
+}
