@@ -20,8 +20,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "cloud"))
 import machines  # noqa: E402
 import test_machines as tm  # noqa: E402  (not its classes by name: unittest would run them twice)
-
-wait_until = tm.wait_until
+from harness import wait_until  # noqa: E402
 
 
 @unittest.skipUnless(os.geteuid() == 0, "machines need root")
