@@ -26,19 +26,10 @@ public struct PortalSpotCancel: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            var document = try Stage.readDocument(checkFiles: false)
-            let given = try document.givenInstance()
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            let closed = try cloud.close(document, instance: given)
-            document.closed = Closing(instanceID: closed?.id)
-            if var instance = closed {
-                instance.state = "terminated"
-                document.instance = instance
-            }
-            document.attachments = nil
-            document.mounts = nil
-            document.provisioned = nil
-            Terminal.writeDocument(document.json)
+            let document = try CommandIO.readDocument(checkFiles: false)
+            _ = try document.givenInstance()  // bad input before any AWS call
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            Terminal.writeDocument(try Stages.spotCancel(document, cloud: cloud).json)
         }
     }
 }

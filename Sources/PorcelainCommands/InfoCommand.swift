@@ -35,7 +35,7 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         try Report.run {
             let document = try Porcelain.document(portal.name, checkFiles: false)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
             let instance = try cloud.findInstance(portal: document.name)
             var located = document
             located.instance = instance

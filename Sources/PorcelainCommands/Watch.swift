@@ -1,6 +1,7 @@
 import Foundation
 import PortalAWS
 import PortalBase
+import PortalCLI
 import PortalCore
 import PortalModel
 import PortalSSH
@@ -297,22 +298,20 @@ public final class PortalWatch: @unchecked Sendable {
     func open(_ wanted: PortalDocument, deadline: Date?) throws -> Instance {
         var launch = LaunchOptions()
         launch.timeout = 600
-        let instance = try cloud.launch(wanted, options: launch)
-        var located = wanted
-        located.instance = instance
+        var located = try Stages.spotRequest(wanted, cloud: cloud, options: launch)
+        let instance = try located.requireInstance()
         do {
-            let attachments = try cloud.attach(located, to: instance, justLaunched: true)
-            located.attachments = attachments
-            var remote = RemoteStages.Options()
+            located = try Stages.volumeAttach(located, cloud: cloud, justLaunched: true)
+            var remote = Stages.RemoteOptions()
             remote.sshTimeout = options.sshTimeout
             let now = Int(Date().timeIntervalSince1970)
             remote.deadline = deadline.map { .at(Int($0.timeIntervalSince1970), since: now) }
                 ?? SpotMarketStages.deadline(spec: wanted.spec, duration: nil, justLaunched: true)
-            _ = try RemoteStages.mountAndProvision(located, cloud: cloud, options: remote, progress: say)
+            _ = try Stages.mount(located, cloud: cloud, options: remote, progress: say)
             return instance
         } catch {
             say("closing \(instance.id): \(error)")
-            _ = try? cloud.close(located, instance: instance)
+            _ = try? Stages.spotCancel(located, cloud: cloud)
             throw error
         }
     }
