@@ -1,31 +1,42 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// One thin executable per command; all logic lives in the library targets.
+// Our own targets build with warnings as errors, so that a warning fails the
+// build and CI (bin/test); the dependencies keep their own settings.
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+// One thin executable per command (Sources/Commands/NAME/main.swift): an entry
+// point over a commands library. bin/install and ManPageTests read this list.
 let plumbing = [
     "portal-spec", "portal-sign", "portal-ec2", "portal-find", "portal-spot-request",
     "portal-volume-attach", "portal-mount", "portal-sync", "portal-spot-cancel",
 ]
 
-// Our own targets build with warnings as errors, so that a warning fails the
-// build and CI (bin/test); the dependencies keep their own settings.
-let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+// What each executable links: its commands library, and through it only the
+// libraries that library needs (no libssh2 in portal-spec or portal-sign).
+let linked: [String: [Target.Dependency]] = [
+    "portal-spec": ["PlumbingCommands"],
+    "portal-sign": ["PlumbingCommands"],
+    "portal-ec2": ["PlumbingCommands"],
+    "portal-find": ["PlumbingCommands"],
+    "portal-spot-request": ["PlumbingCommands"],
+    "portal-volume-attach": ["PlumbingCommands"],
+    "portal-spot-cancel": ["PlumbingCommands"],
+    "portal-mount": ["RemoteCommands"],
+    "portal-sync": ["RemoteCommands"],
+    "portal": ["PorcelainCommands"],
+]
 
-func command(_ name: String) -> Target {
-    .executableTarget(
-        name: name,
-        dependencies: [
-            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ],
-        path: "Sources/Commands/\(name)",
-        swiftSettings: strict)
-}
+// Every command in one binary, dispatching on the name it is called by:
+// bin/install installs it as portal, with the plumbing names as links to it.
+let multicall = "portal-multicall"
 
 let package = Package(
     name: "portal-gun",
     platforms: [.macOS(.v13)],
-    products: (plumbing + ["portal"]).map { .executable(name: $0, targets: [$0]) },
+    products: (plumbing + ["portal"]).map { .executable(name: $0, targets: [$0]) } + [.executable(name: multicall, targets: [multicall])],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -35,26 +46,50 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         // Typed wrappers for what Swift cannot call directly (variadic functions, macros).
-        .target(name: "CShim", dependencies: ["CCurl", "CSSH2"]),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .target(name: "CSSH2Shim", dependencies: ["CSSH2"]),
 
         .target(name: "PortalBase", swiftSettings: strict),
-        .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CShim"], swiftSettings: strict),
-        .target(name: "PortalCore", dependencies: ["PortalBase", "PortalAWS"], swiftSettings: strict),
-        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalCore", "CSSH2", "CCrypto", "CShim"],
+        .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CCurlShim"], swiftSettings: strict),
+        // The spec, the portal document and what it holds: no AWS client, no SSH.
+        .target(name: "PortalModel", dependencies: ["PortalBase"], swiftSettings: strict),
+        .target(name: "PortalCore", dependencies: ["PortalBase", "PortalModel", "PortalAWS"], swiftSettings: strict),
+        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalModel", "CSSH2", "CCrypto", "CSSH2Shim"],
                 swiftSettings: strict),
-        .target(name: "PortalSync", dependencies: ["PortalBase", "PortalCore", "PortalSSH"], swiftSettings: strict),
-        .target(name: "PortalCLI", dependencies: [
-            "PortalBase", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .target(name: "PortalSync", dependencies: ["PortalBase", "PortalModel", "PortalSSH"], swiftSettings: strict),
+        // What every command shares: options, reporting, progress.
+        .target(name: "PortalCLI", dependencies: ["PortalBase", "PortalModel", "PortalAWS", "PortalCore", argumentParser],
+                swiftSettings: strict),
+        // The commands, as libraries, split by what they link: the plumbing
+        // that needs only AWS; the remote plumbing (SSH, channels); the porcelain.
+        .target(name: "PlumbingCommands", dependencies: [
+            "PortalBase", "PortalModel", "PortalAWS", "PortalCore", "PortalCLI", argumentParser,
+        ],
+                swiftSettings: strict),
+        .target(name: "RemoteCommands", dependencies: [
+            "PortalBase", "PortalModel", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI", argumentParser,
         ], swiftSettings: strict),
-    ] + (plumbing + ["portal"]).map(command) + [
+        .target(name: "PorcelainCommands", dependencies: [
+            "PortalBase", "PortalModel", "PortalAWS", "PortalCore", "PortalSSH", "PortalSync", "PortalCLI",
+            "PlumbingCommands", "RemoteCommands", argumentParser,
+        ], swiftSettings: strict),
+    ] + (plumbing + ["portal"]).map { name in
+        .executableTarget(name: name, dependencies: linked[name]!, path: "Sources/Commands/\(name)", swiftSettings: strict)
+    } + [
+        .executableTarget(name: multicall, dependencies: ["PlumbingCommands", "RemoteCommands", "PorcelainCommands"],
+                          path: "Sources/Commands/\(multicall)", swiftSettings: strict),
         .testTarget(name: "PortalBaseTests", dependencies: ["PortalBase"], swiftSettings: strict),
         .testTarget(name: "PortalAWSTests", dependencies: ["PortalAWS"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "PortalCoreTests", dependencies: ["PortalCore"],
+        .testTarget(name: "PortalModelTests", dependencies: ["PortalBase", "PortalModel"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "PortalSSHTests", dependencies: ["PortalSSH"], swiftSettings: strict),
-        .testTarget(name: "PortalSyncTests", dependencies: ["PortalSync"], swiftSettings: strict),
+        .testTarget(name: "PortalCoreTests", dependencies: ["PortalModel", "PortalCore"], swiftSettings: strict),
+        .testTarget(name: "PortalSSHTests", dependencies: ["PortalModel", "PortalSSH"], swiftSettings: strict),
+        .testTarget(name: "PortalSyncTests", dependencies: ["PortalModel", "PortalSync"], swiftSettings: strict),
+        .testTarget(name: "CommandsTests", dependencies: [
+            "PortalBase", "PortalModel", "PortalCore", "PortalCLI", "PlumbingCommands", "RemoteCommands", "PorcelainCommands",
+            argumentParser,
+        ], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["PortalBase"], exclude: ["Fixtures"], swiftSettings: strict),
     ]
 )

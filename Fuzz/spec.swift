@@ -1,5 +1,5 @@
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// The spec validator (PortalCore): spec text as `portal-spec` reads it, and
 /// as the `"spec"` of a portal document. Every input is a spec or a

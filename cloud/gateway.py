@@ -31,6 +31,14 @@ What the behaviours add to moto (moto does every state change at once):
 - spot interruptions: instances/<id>/interrupt.json (bin/local-cloud interrupt) marks
   the request marked-for-termination; at terminate_at the gateway's ticker terminates
   the instance in moto.
+- a shutdown from inside a machine (instances/<id>/shutdown.json, written by the machine
+  manager at its poweroff): the ticker terminates the instance, or stops it, as its
+  InstanceInitiatedShutdownBehavior says (moto's attribute; a Spot Instance of a one-time
+  request always terminates, as on AWS); stateReason Client.InstanceInitiatedShutdown,
+  `stopping` for the profile's shutting-down delay before `stopped`;
+- a spot request whose instance was terminated by its user (TerminateInstances or a
+  shutdown from inside) is closed with status instance-terminated-by-user (a persistent
+  one's stopped instance: disabled, instance-stopped-by-user).
 
     gateway.py --state-dir DIR --moto-port PORT [--profile instant|aws]
                [--time-scale X] [--seed N] [--port-file FILE]
@@ -54,6 +62,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prices  # noqa: E402
+from common import QuietHandler, log, read_json, write_json  # noqa: E402
 import profiles  # noqa: E402
 import snapshots  # noqa: E402
 import strict  # noqa: E402
@@ -86,28 +95,10 @@ SPOT_MESSAGES = {
     "request-canceled-and-instance-running": "Your Spot request is canceled, but your "
                                              "instance is still running.",
     "canceled-before-fulfillment": "Your Spot request was canceled before it was fulfilled.",
+    "instance-terminated-by-user": "Spot Instance terminated by user.",
+    "instance-stopped-by-user": "Spot Instance stopped by user.",
 }
-
-
-def log(msg):
-    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-
-def write_json(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+INITIATED = ("Client.InstanceInitiatedShutdown", "Client.InstanceInitiatedShutdown: Instance initiated shutdown")
 
 
 def iso(epoch):
@@ -245,6 +236,8 @@ class Twin:
         self.detaching = {}   # vol -> {"until", "instance", "device", "time"}
         self.modifying = {}   # vol -> {"start", "optimizing_at", "completed_at"}
         self.interrupted = set()
+        self.ended = {}       # id -> "terminated" | "stopped": by its user or from inside
+        self.initiated = set()  # ids shut down from inside (shutdown.json)
         self.calls = {}
         self.faults_mtime, self.faults, self.fault_used = None, [], {}
 
@@ -287,6 +280,12 @@ class Twin:
                 rec = self.instances.setdefault(iid, self.record(iid))
                 rec.setdefault("terminated_at", now + self.profile.delay("shutting_down"))
 
+    def stopping(self, iid, now):
+        """Stopped in moto at once; `stopping` for the profile's shutting-down delay here."""
+        with self.lock:
+            rec = self.instances.setdefault(iid, self.record(iid))
+            rec["stopped_at"] = now + self.profile.delay("shutting_down")
+
     def state(self, iid, now):
         """'pending' or 'running' as the twin shows a live instance."""
         rec = self.record(iid)
@@ -309,6 +308,11 @@ class Twin:
             return "active", "marked-for-termination"
         if s.get("cancelled"):
             return None
+        ended = self.ended.get(iid) if iid else None
+        if ended == "terminated":
+            return "closed", "instance-terminated-by-user"
+        if ended == "stopped":
+            return "disabled", "instance-stopped-by-user"
         if s.get("capacity"):
             return "open", "capacity-not-available"
         if now < s["evaluated_at"]:
@@ -319,8 +323,13 @@ class Twin:
 
     # -- faults
 
-    def fault(self, action):
-        """The fault rule that applies to this call of action, or None. Counts the call."""
+    def fault(self, action, params=None):
+        """The fault rule that applies to this call of action, or None. Counts the call.
+        A rule's `times` counts the calls it answered since it was added (adding another
+        rule leaves the count as it is); a rule with `where` ({parameter: value}) applies
+        only to calls with those parameters (a capacity shortage of one instance type).
+        A call is an HTTP request: an SDK's retry of a 5xx answer is another call, so
+        `times: 1` of InsufficientInstanceCapacity (500) is absorbed by its first retry."""
         path = os.path.join(self.dir, "faults.json")
         try:
             mtime = os.stat(path).st_mtime_ns
@@ -330,17 +339,22 @@ class Twin:
             if mtime != self.faults_mtime:
                 doc = read_json(path) if mtime else None
                 self.faults = (doc or {}).get("rules", [])
-                self.faults_mtime, self.fault_used = mtime, {}
+                self.faults_mtime = mtime
+                if mtime is None:
+                    self.fault_used = {}
             n = self.calls[action] = self.calls.get(action, 0) + 1
             for i, rule in enumerate(self.faults):
                 if rule.get("action") not in (action, "*"):
                     continue
                 if rule.get("call") is not None and rule["call"] != n:
                     continue
-                used = self.fault_used.get(i, 0)
+                if any((params or {}).get(k, [None])[-1] != v for k, v in (rule.get("where") or {}).items()):
+                    continue
+                key = json.dumps([i, rule], sort_keys=True)
+                used = self.fault_used.get(key, 0)
                 if rule.get("times") is not None and used >= rule["times"]:
                     continue
-                self.fault_used[i] = used + 1
+                self.fault_used[key] = used + 1
                 return rule
         return None
 
@@ -399,11 +413,18 @@ def run_instances(ctx, params, region):
     return 200, dump(root)
 
 
+def spot_timing(ctx):
+    """(evaluated_at, fulfilled_at) of a spot request or fleet made now: the profile's
+    evaluation delay, then its fulfilment delay."""
+    evaluated = ctx.now + ctx.profile.delay("spot_evaluation")
+    return evaluated, evaluated + ctx.profile.delay("spot_fulfilment")
+
+
 def request_spot_instances(ctx, params, region):
     status, body, root = forward_xml(ctx)
     if root is None:
         return status, body
-    twin, p = ctx.twin, ctx.profile
+    twin = ctx.twin
     ids = [text(i, "spotInstanceRequestId") for i in items(root, "spotInstanceRequestSet")]
     # moto launched the instances already: learn which
     found = {}
@@ -414,8 +435,7 @@ def request_spot_instances(ctx, params, region):
         found[text(item, "spotInstanceRequestId")] = text(item, "instanceId")
     capacity = (ctx.fault or {}).get("spot_status") == "capacity-not-available"
     for sir in ids:
-        evaluated = ctx.now + p.delay("spot_evaluation")
-        fulfilled = evaluated + p.delay("spot_fulfilment")
+        evaluated, fulfilled = spot_timing(ctx)
         iid = found.get(sir)
         with twin.lock:
             twin.spot[sir] = {"evaluated_at": evaluated, "fulfilled_at": fulfilled,
@@ -544,6 +564,15 @@ def show_instance(twin, item, now, launching=False):
     if name == "terminated" and now < rec.get("terminated_at", 0):
         set_text(st, "name", "shutting-down")
         set_text(st, "code", "32")
+    if name == "stopped" and now < rec.get("stopped_at", 0):
+        set_text(st, "name", "stopping")
+        set_text(st, "code", "64")
+    if iid in twin.initiated and name in ("terminated", "stopped"):
+        reason = child(item, "stateReason")
+        if reason is None:
+            reason = ET.SubElement(item, q("stateReason"))
+        set_text(reason, "code", INITIATED[0])
+        set_text(reason, "message", INITIATED[1])
     if name in LIVE:
         shown = "pending" if launching else twin.state(iid, now)
         set_text(st, "name", shown)
@@ -628,6 +657,9 @@ def terminate_instances(ctx, params, region):
     status, body = ctx.forward()
     if status == 200:
         ctx.twin.shutting_down(ids, ctx.now)
+        with ctx.twin.lock:
+            for iid in ids:
+                ctx.twin.ended.setdefault(iid, "terminated")
     if status < 500:
         return status, body
     st, data = ctx.twin.moto.call("DescribeInstances",
@@ -658,10 +690,9 @@ def request_spot_fleet(ctx, params, region):
     status, body, root = forward_xml(ctx)
     if root is None:
         return status, body
-    twin, p = ctx.twin, ctx.profile
+    twin = ctx.twin
     fid = text(root, "spotFleetRequestId")
-    evaluated = ctx.now + p.delay("spot_evaluation")
-    fulfilled = evaluated + p.delay("spot_fulfilment")
+    evaluated, fulfilled = spot_timing(ctx)
     with twin.lock:
         twin.fleets[fid] = {"evaluated_at": evaluated, "fulfilled_at": fulfilled}
     st, data = twin.moto.call("DescribeSpotFleetInstances", {"SpotFleetRequestId": fid}, region)
@@ -777,10 +808,7 @@ def attach_volume(ctx, params, region):
             t = read_json(timeline) or {}
             t.setdefault("attach_delay", {})[vid] = delay
             write_json(timeline, t)
-        root = parse(body)
-        if root is not None:
-            set_text(root, "status", "attaching")
-            return 200, dump(root)
+        return with_status(status, body, "attaching")
     return status, body
 
 
@@ -797,11 +825,18 @@ def detach_volume(ctx, params, region):
         with ctx.twin.lock:
             ctx.twin.attaching.pop(vid, None)
             ctx.twin.detaching[vid] = dict(before, until=ctx.now + ctx.profile.delay("detach"))
-        root = parse(body)
-        if root is not None:
-            set_text(root, "status", "detaching")
-            return 200, dump(root)
+        return with_status(status, body, "detaching")
     return status, body
+
+
+def with_status(status, body, value):
+    """moto's answer to AttachVolume or DetachVolume with the attachment's status AWS
+    shows at first (moto's is final at once)."""
+    root = parse(body)
+    if root is None:
+        return status, body
+    set_text(root, "status", value)
+    return 200, dump(root)
 
 
 def describe_volumes(ctx, params, region):
@@ -938,9 +973,17 @@ HANDLERS = {
 # ---------------------------------------------------------------- interruptions
 
 def ticker(twin, stop):
-    """Terminates interrupted instances at their deadline (interrupt.json)."""
+    """Terminates interrupted instances at their deadline (interrupt.json); stops or
+    terminates those shut down from inside (shutdown.json)."""
     while not stop.wait(0.1):
-        for path in _interrupts(twin.dir):
+        for path in _instance_files(twin.dir, "shutdown.json"):
+            iid = os.path.basename(os.path.dirname(path))
+            if iid not in twin.initiated:
+                try:
+                    shut_down_from_inside(twin, iid)
+                except OSError as e:
+                    log(f"shutdown from inside {iid}: moto: {e}; trying again")
+        for path in _instance_files(twin.dir, "interrupt.json"):
             iid = os.path.basename(os.path.dirname(path))
             if iid in twin.interrupted:
                 continue
@@ -958,13 +1001,40 @@ def ticker(twin, stop):
                 log(f"interruption: terminated {iid} (moto answered {st})")
 
 
-def _interrupts(state_dir):
+def shut_down_from_inside(twin, iid):
+    """What EC2 does at a shutdown from the instance's operating system."""
+    behaviour = "terminate"
+    rec = twin.record(iid)
+    with twin.lock:
+        request = twin.spot.get(rec.get("spot") or "", {})
+    if not rec.get("spot") or request.get("type") == "persistent":
+        st, data = twin.moto.call("DescribeInstanceAttribute", {
+            "InstanceId": iid, "Attribute": "instanceInitiatedShutdownBehavior"})
+        if st != 200:
+            log(f"shutdown of {iid} from inside: its shutdown behaviour: moto answered {st}; "
+                "trying again")
+            return
+        behaviour = parse(data).findtext("instanceInitiatedShutdownBehavior/value") or "stop"
+    now = time.time()
+    with twin.lock:
+        twin.initiated.add(iid)
+        twin.ended[iid] = "terminated" if behaviour == "terminate" else "stopped"
+    if behaviour == "terminate":
+        twin.shutting_down([iid], now)
+        st, _ = twin.moto.call("TerminateInstances", {"InstanceId.1": iid})
+    else:
+        twin.stopping(iid, now)
+        st, _ = twin.moto.call("StopInstances", {"InstanceId.1": iid})
+    log(f"shutdown from inside {iid}: {behaviour} (moto answered {st})")
+
+
+def _instance_files(state_dir, name):
     base = os.path.join(state_dir, "instances")
     try:
         names = os.listdir(base)
     except OSError:
         return []
-    return [p for p in (os.path.join(base, n, "interrupt.json") for n in names)
+    return [p for p in (os.path.join(base, n, name) for n in names)
             if os.path.exists(p)]
 
 
@@ -984,13 +1054,8 @@ def credential_scope(headers, params):
     return None, None
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(QuietHandler):
     server_version = "AmazonEC2"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):
-        pass
 
     def do_GET(self):
         self.handle_request()
@@ -1027,7 +1092,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.server.record(service, params, r)
                 return self.answer(r.status, strict.error_body(service, r.code, r.message))
             self.server.record(service, params, None)
-            rule = twin.fault(action)
+            rule = twin.fault(action, params)
             if rule:
                 log(f"fault for {action} (call {twin.calls.get(action)}): {rule}")
                 if rule.get("drop"):
@@ -1079,12 +1144,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    record_file = None  # LOCAL_CLOUD_RECORD: every EC2/STS request, one JSON line each
+    record_file = None  # LOCAL_CLOUD_RECORD: every EC2/STS request, one JSON line each (with its time)
 
     def record(self, service, params, refusal):
         if not self.record_file:
             return
-        line = json.dumps({"service": service, "params": {
+        line = json.dumps({"at": round(time.time(), 3), "service": service, "params": {
             k: v[-1] for k, v in sorted(params.items()) if k not in strict.ENVELOPE - {"Action", "Version"}},
             "refused": None if refusal is None else {"code": refusal.code,
                                                      "message": refusal.message}})

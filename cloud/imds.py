@@ -22,6 +22,8 @@ import socket
 import threading
 import time
 
+from common import QuietHandler, read_json
+
 ADDRESS = "169.254.169.254"
 PORT = 80
 TTL_MAX = 21600
@@ -38,11 +40,7 @@ class Metadata:
         self.public_key = public_key
 
     def _file(self, name):
-        try:
-            with open(os.path.join(self.dir, name)) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        return read_json(os.path.join(self.dir, name))
 
     def lookup(self, path):
         """Text for a path under /latest/meta-data/, or None (404)."""
@@ -75,13 +73,8 @@ class Metadata:
         return "\n".join(sorted(names)) if names else None
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     server_version = "EC2ws"
-    sys_version = ""
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
 
     def _send(self, status, body="", headers=None):
         data = body.encode()

@@ -49,6 +49,7 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, HERE)
 import imds  # noqa: E402
+from common import log, read_json, write_atomic  # noqa: E402
 
 POLL = 0.2
 USER = "ubuntu"
@@ -64,32 +65,12 @@ BOOT_WAIT = 15.0
 SSHD_WAIT = 15.0
 
 
-def log(msg):
-    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-
 def run(argv, check=True, stdin_text=None):
     r = subprocess.run(argv, capture_output=True, text=True,
                        input=stdin_text, stdin=None if stdin_text is not None else subprocess.DEVNULL)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)}: {(r.stderr or r.stdout).strip()}")
     return r.stdout
-
-
-def write_atomic(path, text, mode=0o644):
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def alive(pid):
@@ -326,17 +307,75 @@ def sshd_version():
         return (0, 0)
 
 
-# PID 1 of a machine: reaps the orphans of its PID namespace, forever.
+# PID 1 of a machine: reaps the orphans of its PID namespace, forever. systemd's signals
+# for poweroff (SIGRTMIN+4) and halt (SIGRTMIN+3), which the machine's shutdown, poweroff
+# and halt send (SHUTDOWN below): every other process gets SIGTERM, then SIGKILL after
+# STOP_GRACE s; a poweroff then ends PID 1 with POWEROFF_STATUS, which the manager takes
+# for an instance-initiated shutdown; a halt leaves the machine up with nothing running
+# (AWS: "the instance doesn't terminate ... and continues to run").
+POWEROFF_STATUS = 64
+STOP_GRACE = 2
 INIT = (
-    "import os, signal\n"
-    "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])\n"
+    "import os, signal, time\n"
+    "R = signal.SIGRTMIN\n"
+    "waited = [signal.SIGCHLD, R + 3, R + 4]\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, waited)\n"
     "signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n"
-    "while True:\n"
+    "def reap():\n"
     "    try:\n"
     "        while os.waitpid(-1, os.WNOHANG)[0]: pass\n"
-    "    except ChildProcessError: pass\n"
-    "    signal.sigtimedwait([signal.SIGCHLD], 5)\n"
+    "    except ChildProcessError: return True\n"
+    "    return False\n"
+    "def stop_all():\n"
+    "    os.kill(-1, signal.SIGTERM)\n"
+    f"    end = time.monotonic() + {STOP_GRACE}\n"
+    "    while not reap() and time.monotonic() < end: time.sleep(0.05)\n"
+    "    try: os.kill(-1, signal.SIGKILL)\n"
+    "    except ProcessLookupError: pass\n"
+    "    while not reap(): time.sleep(0.02)\n"
+    "    os.sync()\n"
+    "while True:\n"
+    "    reap()\n"
+    "    info = signal.sigtimedwait(waited, 5)\n"
+    "    if info and info.si_signo in (R + 3, R + 4):\n"
+    "        stop_all()\n"
+    f"        if info.si_signo == R + 4: os._exit({POWEROFF_STATUS})\n"
 )
+
+# /usr/sbin/{shutdown,poweroff,halt,reboot} of a machine (it has no systemd): signal PID 1
+# as systemd's tools do. shutdown powers off by default (-h too, as systemd's does), -H
+# halts; a time (+M, hh:mm) waits in the background, -c cancels; reboot is refused (the
+# twin cannot reboot a machine). Signal numbers: SIGRTMIN is 34 on Linux.
+SHUTDOWN = r"""#!/bin/sh
+# written by the local cloud's machine manager (cloud/machines.py)
+me=${0##*/} action=poweroff wait=0
+case $me in halt) action=halt ;; reboot) action=reboot ;; esac
+for a in "$@"; do
+  case $a in
+  -H | --halt) action=halt ;;
+  -P | -h | --poweroff) action=poweroff ;;
+  -r | --reboot) action=reboot ;;
+  -c) [ -s /run/twin-shutdown.pid ] && kill "$(cat /run/twin-shutdown.pid)" 2>/dev/null
+      rm -f /run/twin-shutdown.pid; exit 0 ;;
+  now | +0) wait=0 ;;
+  +[0-9]*) wait=$((${a#+} * 60)) ;;
+  [0-9]*:[0-9]*) wait=$(( ($(date -d "$a" +%s) - $(date +%s) + 86400) % 86400 )) ;;
+  esac
+done
+if [ "$(id -u)" != 0 ]; then echo "$me: must be root" >&2; exit 1; fi
+case $action in
+reboot) echo "$me: the local cloud's machines cannot reboot" >&2; exit 1 ;;
+halt) sig=37 ;;
+*) sig=38 ;;
+esac
+if [ "$wait" -gt 0 ]; then
+  (sleep "$wait"; kill -$sig 1) >/dev/null 2>&1 &
+  echo $! >/run/twin-shutdown.pid
+  echo "$action scheduled in $wait s; '$me -c' cancels"
+  exit 0
+fi
+kill -$sig 1
+"""
 
 # Runs as PID 1 of new mount/PID/UTS/IPC namespaces inside the machine's network
 # namespace: builds the root file system, moves into it, becomes INIT.
@@ -402,6 +441,7 @@ class Machine:
         self.root_device = inst.get("RootDeviceName")
         self.lock = threading.Lock()
         self.booted_at = self.ready_at = None
+        self.off = False  # PID 1 ended by itself (a poweroff from inside)
 
     def p(self, *names):
         return os.path.join(self.dir, *names)
@@ -492,6 +532,11 @@ class Machine:
                 self.host_keys.append(f.read().strip())
             self.fingerprints.append(run(["ssh-keygen", "-l", "-f", key + ".pub"]).strip())
         write_atomic(os.path.join(ssh, "sshd_config"), sshd_config(self.m.sshd_version))
+        sbin = mkdir_like(upper, "usr/sbin")
+        for name in ("shutdown", "poweroff", "halt", "reboot"):
+            if os.path.lexists(os.path.join(sbin, name)):
+                os.unlink(os.path.join(sbin, name))
+            write_atomic(os.path.join(sbin, name), SHUTDOWN, 0o755)
         self.public_key = self.m.public_key(self.inst.get("KeyName"))
         home = os.path.join(mkdir_like(upper, "home"), USER)
         os.makedirs(os.path.join(home, ".ssh"), exist_ok=True)
@@ -821,6 +866,8 @@ class Manager:
                 self.machines[iid] = m
                 log(f"{iid}: {inst['State']['Name']} in moto; booting a machine (slot {m.slot})")
                 m.start()
+        for m in list(self.machines.values()):
+            self.check_poweroff(m)
         for iid in [i for i in self.machines if i not in live]:
             m = self.machines.pop(iid)
             log(f"{iid}: no longer pending/running in moto; tearing its machine down")
@@ -838,6 +885,21 @@ class Manager:
                 self.ensure(vid, m, size)
             except Exception as e:
                 log(f"{vid}: attach to {m.id} failed: {e}")
+
+    def check_poweroff(self, m):
+        """A machine whose PID 1 ended by itself: a poweroff from inside (POWEROFF_STATUS)
+        is told to the gateway (instances/<id>/shutdown.json), which stops or terminates
+        the instance as its InstanceInitiatedShutdownBehavior says; the machine stays down."""
+        if m.cancel.is_set() or m.off or m.proc is None or m.proc.poll() is None:
+            return
+        with m.lock:
+            m.off, m.pid1 = True, None
+        status = m.proc.returncode
+        if status == POWEROFF_STATUS:
+            log(f"{m.id}: shut down from inside (poweroff); instances/{m.id}/shutdown.json for the gateway")
+            write_atomic(m.p("shutdown.json"), json.dumps({"at": time.time(), "how": "poweroff"}) + "\n")
+        else:
+            log(f"{m.id}: the machine's init ended by itself (status {status}); it stays down")
 
     def ensure(self, vid, m, size_gib):
         img = self.twin.image(vid)

@@ -9,6 +9,10 @@ The wire rules, as botocore's serializers write them (botocore/serialize.py):
   - EC2 lists are always flattened and 1-based: `Name.1`, `Name.2`, ...;
     query-protocol lists are `Name.member.N` unless flattened;
   - maps are `Name.entry.N.key` / `Name.entry.N.value` (`Name.N.key` if flattened).
+Values: a member's type, its enum, and the model's min and max (a number's range, a
+string's length, a list's number of items: MaxResults 5-1000 of DescribeSecurityGroups,
+at most 100 InstanceType.N of DescribeInstanceTypes). Not checked: the model's `pattern`s
+(regular expressions in Java's dialect, which EC2 itself does not always apply).
 A refused request gets HTTP 400 and the error body AWS sends: EC2's
 `<Response><Errors><Error>` form, STS's `<ErrorResponse>` form, each with a request id.
 Wording of the messages as EC2 sends them: "The parameter X is not recognized"
@@ -191,6 +195,12 @@ class Service:
                     m = members[name]
                     self._required(m, child, f"{prefix}{self.wire_name(m, name)}.")
         elif t == "list":
+            low, high = shape.metadata.get("min"), shape.metadata.get("max")
+            if (low is not None and len(node) < low) or (high is not None and len(node) > high):
+                name = prefix.rstrip(".")
+                raise Refusal("InvalidParameterValue",
+                              f"The parameter {name} has {len(node)} item(s); it takes "
+                              f"{_range(low, high)}.")
             for index, child in node.items():
                 if isinstance(child, dict):
                     self._required(shape.member, child, f"{prefix}{index}.")
@@ -216,12 +226,27 @@ def _invalid(key, value, why):
                    f"Value ({value}) for parameter {key} is invalid. {why}")
 
 
+def _range(low, high):
+    if low is not None and high is not None:
+        return f"from {low:g} to {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+def _bounds(key, shape, value, measure, what):
+    """The shape's min and max (botocore's metadata: a number's range, a string's
+    length), as AWS checks them: InvalidParameterValue outside."""
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if (low is not None and measure < low) or (high is not None and measure > high):
+        raise _invalid(key, value, f"Expected {what} {_range(low, high)}.")
+
+
 def _value(key, shape, value):
     t = shape.type_name
     if t in ("integer", "long"):
         lo, hi = INT32 if t == "integer" else INT64
         if not INTEGER.match(value) or not lo <= int(value) <= hi:
             raise _invalid(key, value, "Expected an integer.")
+        _bounds(key, shape, value, int(value), "a number")
     elif t == "boolean":
         if value not in ("true", "false"):
             raise _invalid(key, value, "Expected 'true' or 'false'.")
@@ -232,6 +257,7 @@ def _value(key, shape, value):
             number = math.nan
         if math.isnan(number) or math.isinf(number):
             raise _invalid(key, value, "Expected a number.")
+        _bounds(key, shape, value, number, "a number")
     elif t == "timestamp":
         if not ISO8601.match(value):
             raise _invalid(key, value, "Expected an ISO 8601 date and time.")
@@ -243,6 +269,8 @@ def _value(key, shape, value):
     elif t == "string" and shape.enum and value not in shape.enum:
         some = ", ".join(shape.enum[:8]) + (", ..." if len(shape.enum) > 8 else "")
         raise _invalid(key, value, f"Expected one of: {some}")
+    elif t == "string":
+        _bounds(key, shape, value, len(value), "a length")
 
 
 _SERVICES = {}

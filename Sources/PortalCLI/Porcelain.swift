@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCore
+import PortalModel
 
 /// What the porcelain commands share: a portal named on the command line.
 public enum Porcelain {

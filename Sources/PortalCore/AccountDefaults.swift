@@ -1,5 +1,6 @@
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// What `portal init --from-account` looks up: a zone of the region, its
 /// default subnet, a security group of that VPC that lets SSH in, and the

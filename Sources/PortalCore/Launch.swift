@@ -1,6 +1,6 @@
-import Foundation
 import PortalAWS
 import PortalBase
+import PortalModel
 
 /// How the Spot Instance is asked for.
 public enum LaunchAPI: String, Sendable, CaseIterable {
@@ -17,13 +17,15 @@ public struct LaunchOptions: Sendable {
     /// Seconds to wait for the instance to run.
     public var timeout: Double = 600
     /// The first and the longest pause between two polls: a state change is
-    /// seen within half a second. One wait makes two Describe calls a second
-    /// at most, far below EC2's request-rate limits: non-mutating (Describe*)
-    /// actions refill 20 tokens a second in a bucket of 100 per account and
-    /// region ("Request throttling for the Amazon EC2 API",
+    /// seen within a fifth of a second (a tenth on average). One wait makes
+    /// five Describe calls a second at most, half of what EC2 refills: it
+    /// throttles each action on its own token bucket per account and region,
+    /// and DescribeInstances and DescribeVolumes asked by id (neither filtered
+    /// nor paginated) draw on the smaller one, 50 tokens refilled at 10 a
+    /// second ("Request throttling for the Amazon EC2 API",
     /// https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
-    public var firstPoll: Double = 0.25
-    public var longestPoll: Double = 0.5
+    public var firstPoll: Double = 0.2
+    public var longestPoll: Double = 0.2
     /// Seconds a new instance id may be unknown to EC2's Describe calls
     /// (`InvalidInstanceID.NotFound`) before that is taken as final: the EC2
     /// API is eventually consistent ("Eventual consistency in the Amazon EC2
@@ -55,26 +57,27 @@ extension PortalCloud {
     /// cannot be attached. On Ctrl-C or timeout it cancels the request,
     /// terminates whatever it produced, waits for AWS to confirm, then throws
     /// (exit 130 or 75): nothing is left running.
+    ///
+    /// `checks`: `launchChecks(spec)` started earlier (beside the caller's
+    /// own look-up for an open portal); else they start here, beside this
+    /// one's.
     public func launch(_ document: PortalDocument, options: LaunchOptions = LaunchOptions(),
-                       knownClosed: Bool = false) throws -> Instance
+                       knownClosed: Bool = false, checks: Background<String?>? = nil) throws -> Instance
     {
         let name = document.name
         let spec = document.spec
-        if !knownClosed, let open = try findInstance(portal: name) {
-            throw Failure("portal '\(name)' is already open: instance \(open.id) (\(open.state))",
-                          hints: ["'portal close \(name)' closes it; 'portal open \(name)' continues with it"])
-        }
         let api = options.api ?? (spec.spotFleet != nil ? .spotFleet : .runInstances)
         if api == .spotFleet, spec.spotFleet == nil {
             throw Failure("--api spot-fleet needs spot_fleet.iam_fleet_role in the spec", status: .usage)
         }
-        // The zone's subnet is looked up while the volumes are checked.
-        let zone = spec.spotInstance.availabilityZone
-        let subnetLookup = spec.spotInstance.subnetID == nil ? Background { try self.defaultSubnet(zone: zone) } : nil
-        try checkVolumesBeforeLaunch(spec)
+        let checks = checks ?? launchChecks(spec)
+        if !knownClosed, let open = try findInstance(portal: name) {
+            throw Failure("portal '\(name)' is already open: instance \(open.id) (\(open.state))",
+                          hints: ["'portal close \(name)' closes it; 'portal open \(name)' continues with it"])
+        }
+        let subnet = try checks.value()
         try Interruption.check()
         let arn = try callerARN()
-        let subnet = try subnetLookup?.value() ?? spec.spotInstance.subnetID
         let tags = [(Tag.portalName, name), (Tag.createdBy, arn), (Tag.name, "portal-\(name)")]
         // One token for this open: a retried call after a lost answer is the
         // same request to EC2, not a second instance.
@@ -133,6 +136,19 @@ extension PortalCloud {
         }
     }
 
+    /// What is checked before a launch spends anything, started at once: the
+    /// spec's volumes (each available, in the spec's zone) and, at the same
+    /// time, the zone's default subnet. The value is the subnet to launch
+    /// into (nil: EC2 picks); it throws what the volume check finds.
+    public func launchChecks(_ spec: PortalSpec) -> Background<String?> {
+        let zone = spec.spotInstance.availabilityZone, given = spec.spotInstance.subnetID
+        return Background {
+            let lookup = given == nil ? Background { try self.defaultSubnet(zone: zone) } : nil
+            try self.checkVolumesBeforeLaunch(spec)
+            return try lookup?.value() ?? given
+        }
+    }
+
     /// The zone's default subnet, so that the instance lands in the spec's
     /// zone; nil when the account has none there (EC2 picks).
     func defaultSubnet(zone: String) throws -> String? {
@@ -165,8 +181,8 @@ extension PortalCloud {
         }
     }
 
-    /// Adaptive polling: a quarter of a second at first, half as long again
-    /// each time, at most `longestPoll`. Throws on Ctrl-C (130) and timeout (75).
+    /// Polling: `firstPoll` at first, half as long again each time, at most
+    /// `longestPoll`. Throws on Ctrl-C (130) and timeout (75).
     func poll<T>(started: Date, options: LaunchOptions, what: String, _ check: () throws -> T?) throws -> T {
         var pause = options.firstPoll
         while true {
@@ -274,7 +290,7 @@ extension PortalCloud {
         while Date().timeIntervalSince(started) < timeout {
             let state = try describeInstance(instanceID)?.state ?? "terminated"
             if state == "terminated" { return }
-            Thread.sleep(forTimeInterval: pause)
+            sleep(seconds: pause)
             pause = min(pause * 1.5, options.longestPoll)
         }
         throw Failure("instance \(instanceID) was not terminated within \(humanDuration(timeout))", status: .temporary,

@@ -1,4 +1,5 @@
 import PortalAWS
+import PortalModel
 
 /// The launch call of one launch path, as it goes on the wire: the action and
 /// its query parameters, named as EC2's service model names them (botocore's

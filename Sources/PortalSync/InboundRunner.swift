@@ -1,6 +1,5 @@
-import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 import PortalSSH
 
 /// An inbound channel. Where the instance has inotifywait, its change events

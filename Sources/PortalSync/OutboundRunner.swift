@@ -1,6 +1,5 @@
-import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// An outbound channel: watches the local folder (inotify; every subfolder
 /// too when recursive), gathers the names that changed, and once a burst is

@@ -1,4 +1,4 @@
-import PortalCore
+import PortalModel
 
 /// One side of a channel read with rsync's trailing-slash rule, as Portal Gun
 /// documents it: `src/` means the contents of src (they land in the other

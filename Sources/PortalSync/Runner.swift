@@ -1,6 +1,5 @@
-import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 
 /// What one rsync run came to.
 enum TransferOutcome {

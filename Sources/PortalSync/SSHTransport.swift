@@ -1,6 +1,5 @@
-import Foundation
 import PortalBase
-import PortalCore
+import PortalModel
 import PortalSSH
 
 /// One multiplexed OpenSSH connection to the instance, reused by every
@@ -79,7 +78,7 @@ public final class SSHTransport: @unchecked Sendable {
     public func masterPID() -> pid_t? {
         guard let result = try? Child.run([remoteShell, "-O", "check", target.destination], stop: { false }),
               let text = Optional(String(decoding: result.err + result.out, as: UTF8.self)),
-              let range = text.range(of: "pid=") else { return nil }
+              let range = text.firstRange(of: "pid=") else { return nil }
         return pid_t(text[range.upperBound...].prefix { $0.isNumber })
     }
 
@@ -94,7 +93,7 @@ public final class SSHTransport: @unchecked Sendable {
     /// ssh's own failure (exit 255) as a message: its last line of stderr.
     public static func message(status: Int32, stderr: [UInt8], program: String) -> String {
         let lines = String(decoding: stderr, as: UTF8.self).split(separator: "\n")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { $0.trimming(\.isBlank) }.filter { !$0.isEmpty }
         let last = lines.last { !$0.hasPrefix("rsync error:") } ?? lines.last
         return last.map { "\(program) exited with \(status): \($0)" } ?? "\(program) exited with \(status)"
     }

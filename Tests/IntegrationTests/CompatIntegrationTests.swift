@@ -193,7 +193,7 @@ struct CompatIntegrationTests {
 
     @Test("every spec of the compat corpus passes portal-spec, with its warnings on stderr")
     func corpusThroughPortalSpec() throws {
-        let corpus = Manual.repository.appendingPathComponent("Tests/PortalCoreTests/Fixtures/specs/compat")
+        let corpus = Manual.repository.appendingPathComponent("Tests/PortalModelTests/Fixtures/specs/compat")
         let names = try FileManager.default.contentsOfDirectory(atPath: corpus.path).filter { $0.hasSuffix(".json") }
         #expect(names.count >= 25)
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("compat-home-\(UUID())")

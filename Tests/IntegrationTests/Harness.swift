@@ -162,27 +162,15 @@ extension LocalCloud {
     /// Every instance is a machine of its own (bin/local-cloud up --machines).
     static var machines: Bool { environment["PORTAL_LOCAL_MACHINES"] == "1" }
 
-    /// Whether DescribeInstances reports the machines' own addresses: the twin's
-    /// gateway (cloud/gateway.py, run.json's "gateway_port") rewrites moto's.
-    static var reportsMachineAddresses: Bool {
-        let runFile = (environment["PORTAL_LOCAL_CLOUD_DIR"] ?? "") + "/run.json"
-        guard let text = try? String(contentsOfFile: runFile, encoding: .utf8), let run = try? JSON(parsing: text) else { return false }
-        return run["gateway_port"] != nil
-    }
-
-    /// What portal-mount says at first contact with an instance: verified against the
-    /// console's fingerprints, which the gateway serves once a machine is ready (without
-    /// it, moto's console has none: trusted on first use).
+    /// What portal-mount says at first contact with an instance of the twin: verified
+    /// against the console's fingerprints, which the gateway serves once a machine is ready.
     static func firstContact(_ instanceID: String) -> String {
-        reportsMachineAddresses && machines
-            ? "host key of \(instanceID) verified against the instance console's fingerprints"
-            : "trusting the host key of \(instanceID) on first use"
+        "host key of \(instanceID) verified against the instance console's fingerprints"
     }
 
     /// A spec for the local cloud written exactly as one for AWS: the image, key pair,
     /// key, security group, zone and user that `bin/local-cloud up` exports, and no
-    /// "ssh" section. (Until the gateway reports the machines' addresses, a machine is
-    /// reached at moto's private address: "ssh": {"address": "private_ip"}.)
+    /// "ssh" section: the gateway reports each machine's own address, as AWS does.
     static func spec(instanceType: String = "t3.micro", zone: String? = nil, volumes: [JSON] = [],
                      channels: [JSON] = [], setupCommands: [String] = [], identityFile: String? = nil) -> JSON {
         let env = environment
@@ -200,7 +188,6 @@ extension LocalCloud {
         spec["spot_instance"] = .object(spot)
         if !volumes.isEmpty { spec["persistent_volumes"] = .array(volumes) }
         if !channels.isEmpty { spec["channels"] = .array(channels) }
-        if !reportsMachineAddresses { spec["ssh"] = ["address": "private_ip"] }
         return .object(spec)
     }
 }

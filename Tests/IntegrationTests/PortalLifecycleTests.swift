@@ -52,7 +52,9 @@ final class TestPortal {
     }
 
     /// The portal's live instances, straight from moto.
-    func liveInstances() throws -> [String] {
+    func liveInstances() throws -> [String] { try Self.liveInstances(name) }
+
+    static func liveInstances(_ name: String) throws -> [String] {
         let answer = try run("portal-ec2", stdin: """
             {"Action": "DescribeInstances", "Filters": [{"Name": "tag:portal-name", "Values": ["\(name)"]},
              {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]}

@@ -4,6 +4,7 @@ import PortalBase
 import Testing
 
 @testable import PortalCore
+import PortalModel
 
 /// Prices, the cost of an instance so far, the EBS price table, and the pure
 /// parts of `portal volume move` (`swift test --filter CostTests`).
@@ -35,7 +36,7 @@ import Testing
         return (answer["spotPriceHistorySet"]?.arrayValue ?? []).compactMap(SpotPrice.init(ec2:))
     }
 
-    static func date(_ text: String) -> Date { ISO8601DateFormatter.ec2.date(from: text)! }
+    static func date(_ text: String) -> Date { parseISO8601(text)! }
 
     @Test("an AWS price history is read point by point: type, zone, product, price, time")
     func parsing() throws {

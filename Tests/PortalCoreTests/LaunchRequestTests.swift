@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PortalCore
+import PortalModel
 
 /// Each launch path's request exactly as it goes on the wire. The names are
 /// EC2's service model's (botocore's ec2/2016-11-15/service-2.json: a

@@ -7,6 +7,15 @@ import Testing
 /// The local cloud's loopback sshd (bin/local-cloud up: PORTAL_LOCAL_SSHD_* in the
 /// twin whose instances are machines, where it is a fixture and no instance;
 /// PORTAL_LOCAL_SSH_* in the older twin, where it plays every instance).
+///
+/// Why these tests stay on it rather than on an instance's machine: they are unit tests
+/// of the SSH layer (SSHSession, connect, authenticate, sshArguments), with no portal, spec
+/// or EC2 call in them. They need an sshd that is up before the test starts and stays
+/// put (no launch to wait for, no instance to clean up), and one reachable by name on
+/// 127.0.0.1 ("localhost" resolving to ::1 then 127.0.0.1), which a machine, reached at
+/// an address inside its own network namespace, is not. Everything about a portal
+/// (portal-mount, portal ssh, host keys checked against the console) is tested on the
+/// twin's machines: IntegrationTests/MountIntegrationTests and TwinWorkflowTests.
 enum LocalSSHD {
     static let environment = ProcessInfo.processInfo.environment
     static func exported(_ name: String) -> String? {

@@ -1,9 +1,9 @@
 import Foundation
 import PortalBase
-import PortalCore
 import Testing
 
 @testable import PortalSSH
+import PortalModel
 
 struct MountTests {
     @Test("the volumes to mount come from \"attachments\", with the spec's device and mount point when an entry lacks them")

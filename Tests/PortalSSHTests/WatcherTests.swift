@@ -1,9 +1,9 @@
 import Foundation
 import PortalBase
-import PortalCore
 import Testing
 
 @testable import PortalSSH
+import PortalModel
 
 /// The watcher's script, run here with sh: its state in a temporary folder,
 /// IMDSv2 from a small loopback server. That server stands in for the

@@ -1,6 +1,6 @@
-import PortalCore
 import Testing
 @testable import PortalSync
+import PortalModel
 
 @Suite("the trailing-slash rule and rsync's arguments")
 struct RsyncPlanTests {

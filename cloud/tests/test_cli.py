@@ -85,6 +85,11 @@ class EntryPoint(unittest.TestCase):
         self.assertEqual(json.loads(listed.stdout.splitlines()[0])["action"], "DescribeRegions")
         self.assertEqual(lc(self.state, "fault", "NoSuchAction", "--drop").returncode, 64)
         self.assertEqual(lc(self.state, "fault", "RunInstances", "--status", "200").returncode, 64)
+        self.assertEqual(lc(self.state, "fault", "RunInstances", "--error", "InsufficientInstanceCapacity",
+                            "--where", "InstanceType").returncode, 64)
+        where = lc(self.state, "fault", "RunInstances", "--error", "InsufficientInstanceCapacity",
+                   "--where", "InstanceType=t3.large")
+        self.assertEqual(json.loads(where.stdout.splitlines()[-1])["where"], {"InstanceType": "t3.large"})
         self.assertEqual(lc(self.state, "fault", "--clear").returncode, 0)
         self.assertFalse(os.path.exists(os.path.join(self.state, "faults.json")))
 

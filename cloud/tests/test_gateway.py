@@ -329,6 +329,22 @@ class Faults(harness.GatewayCase):
         status, _ = self.post({"Action": "DescribeVolumes", "Version": "2016-11-15"})
         self.assertEqual(status, 200)
 
+    def test_capacity_short_for_one_type_and_counts_kept_when_a_rule_is_added(self):
+        self.rules({"action": "RunInstances", "error": "InsufficientInstanceCapacity",
+                    "where": {"InstanceType": "t3.large"}},
+                   {"action": "DescribeRegions", "error": "RequestLimitExceeded", "times": 1})
+        for _ in range(2):  # short every time for t3.large, not for another type
+            self.assertEqual(code_of(lambda: self.ec2.run_instances(
+                ImageId=self.image(), MinCount=1, MaxCount=1, InstanceType="t3.large"))[0],
+                "InsufficientInstanceCapacity")
+        self.ec2.run_instances(ImageId=self.image(), MinCount=1, MaxCount=1, InstanceType="t3.small")
+        self.assertEqual(code_of(self.ec2.describe_regions)[0], "RequestLimitExceeded")
+        time.sleep(0.05)  # another mtime (the file clock is coarse)
+        with open(os.path.join(self.state, "faults.json")) as f:
+            rules = json.load(f)["rules"]
+        self.rules(*rules, {"action": "DescribeVolumes", "status": 500, "times": 1})
+        self.ec2.describe_regions()  # its one time was used before the file changed
+
     def test_dropped_connection(self):
         self.rules({"action": "DescribeRegions", "drop": True, "times": 1})
         import http.client

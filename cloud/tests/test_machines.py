@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,19 +20,9 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "cloud"))
 import machines  # noqa: E402
+from harness import wait_until  # noqa: E402
 
 LOCAL_CLOUD = os.path.join(REPO, "bin", "local-cloud")
-
-
-def wait_until(seconds, fn, what):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.05)
 
 
 class Names(unittest.TestCase):
@@ -297,6 +288,57 @@ class Machines(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "machines need root")
+class DownAndUp(unittest.TestCase):
+    def test_down_says_what_it_keeps_and_the_twin_never_writes_the_users_home(self):
+        state = tempfile.mkdtemp(prefix="twin-machines-down-up.")
+        home = tempfile.mkdtemp(prefix="twin-home.")
+        self.addCleanup(shutil.rmtree, home, True)
+        env = dict(os.environ, PORTAL_LOCAL_CLOUD_DIR=state, HOME=home)
+        self.addCleanup(subprocess.run, [LOCAL_CLOUD, "down", "--purge"], env=env, capture_output=True)
+
+        def up():
+            r = subprocess.run([LOCAL_CLOUD, "up"], env=env, capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            exports = dict(line[len("export "):].split("=", 1) for line in r.stdout.splitlines()
+                           if line.startswith("export "))
+            for name in ("PORTAL_KNOWN_HOSTS", "PORTAL_LOCAL_SSH_KEY"):
+                self.assertTrue(shlex.split(exports[name])[0].startswith(os.path.realpath(state) + "/"), name)
+            import boto3
+            return exports, boto3.client("ec2", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        exports, ec2 = up()
+        iid = ec2.run_instances(ImageId=exports["PORTAL_LOCAL_IMAGE_ID"], MinCount=1, MaxCount=1,
+                                KeyName=exports["PORTAL_LOCAL_KEY_PAIR"])["Instances"][0]["InstanceId"]
+        path = os.path.join(state, "instances", iid, "machine.json")
+        wait_until(20, lambda: (machines.read_json(path) or {}).get("state") == "ready", "machine ready")
+        wait_until(10, lambda: ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+                   ["State"]["Name"] == "running", "running")
+        vid = ec2.create_volume(Size=1, AvailabilityZone=exports["PORTAL_LOCAL_ZONE"], TagSpecifications=[
+            {"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "kept?"}]}])["VolumeId"]
+        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/xvdf")
+        image = machines.Twin(state).image(vid)
+        wait_until(10, lambda: os.path.exists(image), "the volume's data file")
+        self.assertTrue(ec2.get_console_output(InstanceId=iid).get("Output"))
+
+        r = subprocess.run([LOCAL_CLOUD, "down"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # what down claims: EC2's state is not kept; the data files stay, used by no volume
+        self.assertIn("is NOT kept: the next up starts an empty EC2", r.stderr)
+        self.assertIn("1 volume data file(s) kept", r.stderr)
+        self.assertIn("no volume of the next EC2 uses them", r.stderr)
+        self.assertTrue(os.path.exists(image))
+        # and it is true
+        exports, ec2 = up()
+        self.assertEqual(ec2.describe_volumes()["Volumes"], [])
+        self.assertEqual(ec2.describe_instances()["Reservations"], [])
+        r = subprocess.run([LOCAL_CLOUD, "down"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # nothing in the user's home: no ~/.ssh/known_hosts, ~/.aws, ~/.portal-gun
+        self.assertEqual(sorted(os.listdir(home)), [])
 
 
 @unittest.skipUnless(os.geteuid() == 0, "machines need root")

@@ -154,6 +154,25 @@ class Rules(unittest.TestCase):
                                              InstanceId="i-1")),
                          ("MissingParameter", "The request must contain the parameter Device"))
 
+    def test_the_models_ranges_lengths_and_counts(self):
+        groups = dict(V, Action="DescribeSecurityGroups")
+        self.assertIsNone(refusal("ec2", dict(groups, MaxResults="5")))
+        self.assertIsNone(refusal("ec2", dict(groups, MaxResults="1000")))
+        for n in ("4", "1001"):
+            with self.subTest(MaxResults=n):
+                self.assertEqual(refusal("ec2", dict(groups, MaxResults=n)), (
+                    "InvalidParameterValue",
+                    f"Value ({n}) for parameter MaxResults is invalid. Expected a number from 5 to 1000."))
+        types = dict(V, Action="DescribeInstanceTypes")
+        many = {f"InstanceType.{i}": "t3.micro" for i in range(1, 102)}
+        self.assertIsNone(refusal("ec2", dict(types, **dict(list(many.items())[:100]))))
+        self.assertEqual(refusal("ec2", dict(types, **many)), (
+            "InvalidParameterValue", "The parameter InstanceType has 101 item(s); it takes from 0 to 100."))
+        role = {"Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": "arn:aws:iam::1:role/r"}
+        code, message = refusal("sts", dict(role, RoleSessionName="s"))
+        self.assertEqual(code, "InvalidParameterValue")
+        self.assertIn("Expected a length from 2 to 64.", message)
+
     def test_sts_is_the_query_protocol(self):
         ok = {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
         self.assertIsNone(refusal("sts", ok))
@@ -161,8 +180,8 @@ class Rules(unittest.TestCase):
         self.assertEqual(refusal("sts", dict(ok, Foo="1")),
                          ("UnknownParameter", "The parameter Foo is not recognized"))
         role = {"Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": "arn:aws:iam::1:role/r",
-                "RoleSessionName": "s"}
-        self.assertIsNone(refusal("sts", dict(role, **{"PolicyArns.member.1.arn": "arn:x"})))
+                "RoleSessionName": "session"}
+        self.assertIsNone(refusal("sts", dict(role, **{"PolicyArns.member.1.arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})))
         self.assertEqual(refusal("sts", dict(role, **{"PolicyArns.1.arn": "arn:x"}))[0],
                          "UnknownParameter")
 

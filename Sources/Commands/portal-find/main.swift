@@ -1,32 +1,3 @@
-import ArgumentParser
-import Foundation
-import PortalBase
-import PortalCLI
-import PortalCore
-
-struct PortalFind: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "portal-find",
-        abstract: "Find the running instance of a portal by its tags.",
-        discussion: """
-            Reads a portal document on stdin (as portal-spec writes it) and writes it back with \
-            "instance" set to the portal's live instance (tagged portal-name and created-by the \
-            caller), or null. Exits 1 when the portal is not open, so that scripts can test it.
-            """)
-
-    @OptionGroup var aws: AWSOptions
-    @OptionGroup var output: OutputOptions
-
-    func run() throws {
-        try Report.run {
-            var document = try Stage.readDocument(checkFiles: false)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            let instance = try cloud.findInstance(portal: document.name)
-            document["instance"] = instance?.json ?? .null
-            Terminal.writeDocument(document.json)
-            if instance == nil { throw ExitCode(ExitStatus.failure.rawValue) }
-        }
-    }
-}
+import PlumbingCommands
 
 PortalFind.main()
