@@ -160,7 +160,7 @@ struct WatchTreeTests {
     @Test("the remote watch command quotes the folder and ends with the connection")
     func remoteCommand() {
         let line = InboundRunner.watchCommand(root: "/data/it's here", recursive: true)
-        #expect(line.hasPrefix(#"r='/data/it'\''s here'; [ -e "$r" ] || exit 3;"#))
+        #expect(line.hasPrefix(#"r='/data/it'\''s here'; [ -e "$r" ] || { echo portal-sync:no-such-folder; exit 3; };"#))
         #expect(line.contains("inotifywait -m -r -e close_write"))
         #expect(line.contains("cat <&3"))
         #expect(!InboundRunner.watchCommand(root: "/d", recursive: false).contains(" -r "))
