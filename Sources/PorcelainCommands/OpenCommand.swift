@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -177,8 +176,8 @@ struct OpenCommand: ParsableCommand {
             let mounted = mount?.mountPoint ?? volume.mountPoint
             lines.append("  \(volume.volumeID)  \(volume.device) -> \(mounted)  (\(how))")
         }
-        lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
-            + String(format: "; %.1f s in all", total))
+        lines.append("  time: " + stages.map { "\($0.0) \(cFormat("%.1f", $0.1)) s" }.joined(separator: ", ")
+            + cFormat("; %.1f s in all", total))
         lines.append("connect with: portal ssh \(document.name)")
         if let target = try? SSHTarget(document: document) { lines.append("          or: " + sshCommandLine(target: target)) }
         lines.append("close with:   portal close \(document.name)")

@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel

@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -96,7 +95,7 @@ public struct Volumes: Sendable {
     /// tests need no clock.
     public static func waitUntilAvailable(
         _ volume: Volume, timeout: TimeInterval, describe: () throws -> Volume,
-        sleep: (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }, now: () -> Date = Date.init
+        sleep: (TimeInterval) -> Void = { sleep(seconds: $0) }, now: () -> Date = Date.init
     ) throws -> Volume {
         let started = now()
         var current = volume

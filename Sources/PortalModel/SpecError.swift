@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// A spec refused: where, and what was wrong. Its message lists every problem

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// The spec's fields, one reader each, their relations, and the files the

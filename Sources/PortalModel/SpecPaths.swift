@@ -1,10 +1,10 @@
-import Foundation
+import PortalBase
 
 /// Paths on the laptop and on the instance, handled as text: nothing here
 /// follows symbolic links.
 enum SpecPaths {
     static func home() -> String {
-        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? passwdHomeDirectory()
     }
 
     static func currentDirectory() -> String { FileManager.default.currentDirectoryPath }

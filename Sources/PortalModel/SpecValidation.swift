@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 extension PortalSpec {
@@ -234,7 +233,7 @@ public final class SpecChecker {
     func number(_ value: JSON, at path: FieldPath) -> Double? {
         if let number = value.doubleValue { return number }
         guard case .string(let text) = value,
-            let number = Double(text.trimmingCharacters(in: .whitespaces)), number.isFinite
+            let number = Double(text.trimming(\.isBlank)), number.isFinite
         else { return nil }
         warn(path, "\(value.shortDescription) taken as a number; write \(JSON.double(number).serialized(pretty: false))")
         return number

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 // Persistent volumes: the EBS volumes that keep a portal's data from one open
@@ -84,7 +83,7 @@ public struct Volume: Equatable, Sendable {
 
     /// `'vol-…' (data, 50 GiB gp3, us-east-1a)`, for messages.
     public var summary: String {
-        let details = [name, "\(sizeGiB) GiB \(type)".trimmingCharacters(in: .whitespaces), zone]
+        let details = [name, "\(sizeGiB) GiB \(type)".trimming(\.isBlank), zone]
             .compactMap { $0 }.filter { !$0.isEmpty }
         return "'\(id)' (\(details.joined(separator: ", ")))"
     }

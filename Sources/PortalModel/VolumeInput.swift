@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// EBS volume types, with the sizes each allows.
@@ -38,8 +37,8 @@ public enum VolumeInput {
     /// A size in GiB: a whole number from 1 to 16384 (within the type's own
     /// range when the type is known).
     public static func size(_ text: String, type: VolumeType? = nil) throws -> Int {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let digits = trimmed.hasSuffix("GiB") ? String(trimmed.dropLast(3)).trimmingCharacters(in: .whitespaces) : trimmed
+        let trimmed = text.trimming(\.isBlank)
+        let digits = trimmed.hasSuffix("GiB") ? String(trimmed.dropLast(3)).trimming(\.isBlank) : trimmed
         guard let size = Int(digits), sizes.contains(size), digits.allSatisfy(\.isASCII) else {
             throw Failure("invalid size '\(text)': expected a whole number of GiB from 1 to 16384", status: .usage)
         }
@@ -82,7 +81,7 @@ public enum VolumeInput {
         }
         let key = String(text[..<colon])
         let value = String(text[text.index(after: colon)...])
-        guard !key.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !key.trimming(\.isBlank).isEmpty else {
             throw Failure("invalid tag '\(text)': the key is empty", status: .usage)
         }
         guard key.count <= 128 else {

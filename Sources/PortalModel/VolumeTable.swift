@@ -11,7 +11,7 @@ extension Volume {
              volume.portal, volume.mountPoint, volume.userTags.map { "\($0.0):\($0.1)" }.joined(separator: " ")]
                 .map { cell(($0 ?? "")) }
         }
-        return alignedColumns([header] + rows, rightAligned: [2])
+        return Table.render(header: header, rows: rows, rightAligned: [2])
     }
 
     /// A cell of the table: `-` when empty, control characters (a newline in
@@ -21,23 +21,5 @@ extension Volume {
         return String(String.UnicodeScalarView(text.unicodeScalars.map {
             $0.properties.generalCategory == .control ? "?" : $0
         }))
-    }
-
-    static func alignedColumns(_ rows: [[String]], rightAligned: Set<Int>) -> String {
-        let columns = rows.map(\.count).max() ?? 0
-        var widths = [Int](repeating: 0, count: columns)
-        for row in rows {
-            for (i, text) in row.enumerated() { widths[i] = max(widths[i], text.count) }
-        }
-        return rows.map { row in
-            var line = ""
-            for (i, text) in row.enumerated() {
-                let pad = String(repeating: " ", count: widths[i] - text.count)
-                if i > 0 { line += "  " }
-                line += rightAligned.contains(i) ? pad + text : text + pad
-            }
-            while line.hasSuffix(" ") { line.removeLast() }
-            return line + "\n"
-        }.joined()
     }
 }

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -49,7 +48,7 @@ public func mount(_ request: MountRequest, session: SSHSession, owner: String, g
     let result = try session.run(mountCommand(request, owner: owner, group: group, options: options), holdStdin: true)
     let values = MountScript.parse(result.stdoutText)
     guard result.status == 0 else {
-        let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let stderr = result.stderrText.trimming()
         if let message = MountScript.errorMessage(result.stdoutText) {
             throw Failure("\(request.volumeID): \(message)", status: result.status == 4 ? .temporary : .failure)
         }

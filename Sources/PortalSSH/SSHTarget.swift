@@ -1,5 +1,4 @@
 import CSSH2
-import Foundation
 import PortalBase
 import PortalModel
 
