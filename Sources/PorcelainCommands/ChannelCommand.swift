@@ -54,11 +54,11 @@ struct ChannelCommand: ParsableCommand {
                               hints: ["add some to its spec: \"channels\": [{\"direction\": \"out\", \"local_path\": \"./src/\", "
                                       + "\"remote_path\": \"/home/ubuntu/src\"}]"])
             }
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
             guard let instance = try cloud.findInstance(portal: document.name) else {
                 throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(document.name)"])
             }
-            document["instance"] = instance.json
+            document.instance = instance
             var options = SyncOptions()
             options.pollInbound = poll
             options.connectTimeout = sshTimeout.value

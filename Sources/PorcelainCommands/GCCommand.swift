@@ -57,13 +57,13 @@ struct GCCommand: ParsableCommand {
                 throw Failure("--delete asks before each kind, and there is no terminal to ask on", status: .usage,
                               hints: ["add --yes to delete without asking"])
             }
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let collector = GarbageCollector(configuration: cloud.client.configuration, arn: try cloud.callerARN(),
                                              progress: cloud.progress)
             let regions = only.isEmpty ? try collector.regions() : only
             cloud.progress("looking in \(regions.count) region\(regions.count == 1 ? "" : "s")")
             let (found, failures) = collector.scan(regions: regions)
-            Stage.statusLine.finish()
+            CommandIO.statusLine.finish()
             for (region, error) in failures { Report.warning("\(region): not looked at: \(error)") }
             if json {
                 Terminal.writeDocument(.array(found.map(\.json)))

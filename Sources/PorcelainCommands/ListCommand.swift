@@ -22,7 +22,7 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         try Report.run {
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let instances = try cloud.openInstances()
             let costs = instances.map { try? cloud.costSoFar($0) }
             // Portals AWS took back lately (and not reopened): said so, not left out.

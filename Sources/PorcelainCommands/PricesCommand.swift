@@ -36,7 +36,7 @@ struct PricesCommand: ParsableCommand {
                 throw Failure("invalid instance type '\(type)': expected a family and a size, such as m5.large",
                               status: .usage)
             }
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let latest = try SpotPrices(client: cloud.client).latest(types: types)
             var held: [String: [String]] = [:]
             for volume in try Volumes(client: cloud.client).list() { held[volume.zone, default: []].append(volume.id) }

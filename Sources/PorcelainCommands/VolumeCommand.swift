@@ -48,7 +48,7 @@ struct VolumeCommonOptions: ParsableArguments {
     }
 
     func volumes() throws -> Volumes {
-        let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+        let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
         return Volumes(client: cloud.client, progress: cloud.progress)
     }
 }

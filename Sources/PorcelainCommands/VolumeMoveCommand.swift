@@ -51,7 +51,7 @@ extension VolumeCommand {
                     outcome = try move.move(id, to: zone) { question in
                         if yes { return true }
                         guard interactive else { return false }
-                        Stage.statusLine.finish()
+                        CommandIO.statusLine.finish()
                         StandardStreams.stderr("\(Report.program): \(question) [y/N] ")
                         return ["y", "yes"].contains(readLine()?.trimming(\.isBlank).lowercased() ?? "")
                     }

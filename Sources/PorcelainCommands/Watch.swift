@@ -1,5 +1,6 @@
 import PortalAWS
 import PortalBase
+import PortalCLI
 import PortalCore
 import PortalModel
 import PortalSSH
@@ -63,7 +64,7 @@ public final class PortalWatch: @unchecked Sendable {
     /// Follows one instance until AWS says it is shutting down or terminated.
     func watch(_ instance: Instance) throws -> Ending {
         var located = document
-        located["instance"] = instance.json
+        located.instance = instance
         let target = try SSHTarget(document: located)
         say("watching \(instance.id) (\(instance.type) in \(instance.zone)) over ssh to \(target.destination); Ctrl-C stops watching")
         let session = try connect(to: target, options: ConnectOptions(timeout: options.sshTimeout),
@@ -283,7 +284,7 @@ public final class PortalWatch: @unchecked Sendable {
         let end = monotonic() + timeout
         while true {
             let volumes = try cloud.describeVolumes(of: spec)
-            if volumes.allSatisfy({ $0["status"]?.stringValue == "available" }) { return }
+            if volumes.allSatisfy({ $0.state == "available" }) { return }
             guard monotonic() < end else { return }  // launch refuses with the reason
             Interruption.sleep(1)
             try Interruption.check()
@@ -296,22 +297,20 @@ public final class PortalWatch: @unchecked Sendable {
     func open(_ wanted: PortalDocument, deadline: Date?) throws -> Instance {
         var launch = LaunchOptions()
         launch.timeout = 600
-        let instance = try cloud.launch(wanted, options: launch)
-        var located = wanted
-        located["instance"] = instance.json
+        var located = try Stages.spotRequest(wanted, cloud: cloud, options: launch)
+        let instance = try located.requireInstance()
         do {
-            let attachments = try cloud.attach(located, to: instance, justLaunched: true)
-            located["attachments"] = .array(attachments.map(\.json))
-            var remote = RemoteStages.Options()
+            located = try Stages.volumeAttach(located, cloud: cloud, justLaunched: true)
+            var remote = Stages.RemoteOptions()
             remote.sshTimeout = options.sshTimeout
             let now = Int(Date().timeIntervalSince1970)
             remote.deadline = deadline.map { .at(Int($0.timeIntervalSince1970), since: now) }
                 ?? SpotMarketStages.deadline(spec: wanted.spec, duration: nil, justLaunched: true)
-            _ = try RemoteStages.mountAndProvision(located, cloud: cloud, options: remote, progress: say)
+            _ = try Stages.mount(located, cloud: cloud, options: remote, progress: say)
             return instance
         } catch {
             say("closing \(instance.id): \(error)")
-            _ = try? cloud.close(located, instance: instance)
+            _ = try? Stages.spotCancel(located, cloud: cloud)
             throw error
         }
     }

@@ -52,7 +52,7 @@ struct WatchCommand: ParsableCommand {
             Interruption.install()
             signal(SIGPIPE, SIG_IGN)
             let document = try Porcelain.document(portal.name)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
             var options = PortalWatch.Options()
             options.interval = interval
             options.channels = !noChannels

@@ -27,18 +27,6 @@ public struct Volume: Equatable, Sendable {
     public var attachments: [Attachment]
     public var tags: [String: String]
 
-    public struct Attachment: Equatable, Sendable {
-        public var instanceID: String
-        public var device: String?
-        public var state: String?
-
-        public init(instanceID: String, device: String? = nil, state: String? = nil) {
-            self.instanceID = instanceID
-            self.device = device
-            self.state = state
-        }
-    }
-
     public init(id: String, sizeGiB: Int, zone: String, state: String = "available", type: String = "gp3",
                 iops: Int? = nil, snapshotID: String? = nil, createTime: String? = nil,
                 attachments: [Attachment] = [], tags: [String: String] = [:]) {
@@ -74,7 +62,7 @@ public struct Volume: Equatable, Sendable {
             guard let instance = item["instanceId"]?.stringValue, item["status"]?.stringValue != "detached" else {
                 return nil
             }
-            return Attachment(instanceID: instance, device: item["device"]?.stringValue,
+            return Attachment(volumeID: id, instanceID: instance, device: item["device"]?.stringValue,
                               state: item["status"]?.stringValue)
         }
         tags = Tag.dictionary(json["tagSet"])
@@ -108,7 +96,7 @@ public struct Volume: Equatable, Sendable {
         func string(_ value: String?) -> JSON { value.map(JSON.string) ?? .null }
         let sortedTags = tags.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) }
         return .object(JSONObject([
-            ("volume_id", .string(id)),
+            (DocumentKey.volumeID, .string(id)),
             ("name", string(name)),
             ("size_gib", .int(Int64(sizeGiB))),
             ("zone", .string(zone)),

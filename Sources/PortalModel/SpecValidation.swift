@@ -460,7 +460,7 @@ public final class SpecChecker {
     func readVolume(_ value: JSON, at path: FieldPath) -> VolumeDraft? {
         var draft = VolumeDraft(path: path)
         let isObject = object(value, at: path, [
-            Field("volume_id", required: true) { value, path in
+            Field(DocumentKey.volumeID, required: true) { value, path in
                 draft.volumeID = self.awsID(value, at: path, prefix: "vol-", what: "a volume id")
             },
             Field("device", required: true) { value, path in
@@ -576,7 +576,7 @@ public final class SpecChecker {
         for (later, volume) in volumes.enumerated() {
             for earlier in volumes[..<later] {
                 if let id = volume.volumeID, id == earlier.volumeID {
-                    fail(volume.path.key("volume_id"), "'\(id)' is also \(earlier.path.key("volume_id"))")
+                    fail(volume.path.key(DocumentKey.volumeID), "'\(id)' is also \(earlier.path.key(DocumentKey.volumeID))")
                 }
                 if let device = volume.device, device == earlier.device {
                     fail(volume.path.key("device"), "'\(device)' is also \(earlier.path.key("device"))")

@@ -110,14 +110,17 @@ public final class SSHSession {
     ///   - attemptTimeout: seconds one TCP connection may take.
     ///   - progress: messages for stderr while waiting (no prefix).
     ///   - shouldStop: asked between attempts; true ends the wait (exit 130).
+    ///   - connected: called when a TCP connection is made, before its
+    ///     handshake (what is needed next can be asked for meanwhile).
     public static func connect(host: String, port: Int, timeout: Double = 300, attemptTimeout: Double = 10,
                                progress: ((String) -> Void)? = nil,
-                               shouldStop: () -> Bool = { Interruption.cutsShort }) throws -> SSHSession {
+                               shouldStop: () -> Bool = { Interruption.cutsShort },
+                               connected: () -> Void = {}) throws -> SSHSession {
         guard libssh2Initialised == 0 else { throw SSHError("libssh2 could not be initialised") }
         let start = monotonicSeconds()
         let deadline = start + max(timeout, 0)
         var statistics = SSHStatistics()
-        var delay = 0.05
+        let delay = 0.05
         var lastReport = start
         var reported = false
         while true {
@@ -127,6 +130,7 @@ public final class SSHSession {
             var why: String
             do {
                 let fd = try openSocket(host: host, port: port, timeout: max(1, min(attemptTimeout, remaining)))
+                connected()
                 do {
                     let session = try SSHSession(host: host, port: port, socket: fd,
                                                  handshakeTimeout: max(5, min(Double(callTimeout), remaining)),
@@ -158,12 +162,11 @@ public final class SSHSession {
                 progress?("still waiting for sshd on \(endpoint(host, port)) (\(why)), \(Int(now - start)) s so far")
                 lastReport = now
             }
-            // At most a tenth of a second between attempts: sshd is seen within
-            // a tenth of a second of answering (a refused TCP connection costs
-            // nothing, and no AWS request is made).
+            // A twentieth of a second between attempts: sshd is seen within
+            // that of answering (a refused TCP connection costs nothing, and
+            // no AWS request is made).
             let wake = monotonicSeconds() + delay
-            while !shouldStop(), monotonicSeconds() < wake { usleep(20_000) }
-            delay = min(delay * 2, 0.1)
+            while !shouldStop(), monotonicSeconds() < wake { usleep(10_000) }
         }
     }
 

@@ -26,19 +26,17 @@ public struct SSHTarget: Equatable, Sendable {
     /// the first attachment, when `ssh.host` is set).
     public init(document: PortalDocument) throws {
         let spec = document.spec
-        let instance = document["instance"].flatMap { $0.isNull ? nil : $0 }
-        let instanceID = instance?["id"]?.stringValue
-            ?? instance?["instance_id"]?.stringValue
-            ?? document["attachments"]?[0]?["instance_id"]?.stringValue
+        let instance = try document.givenInstance()
+        let instanceID = document.instanceID
         let host: String
         if let explicit = spec.ssh.host, !explicit.isEmpty {
             host = explicit
         } else {
             guard let instance else {
-                throw Failure("<stdin>: the document has no \"instance\": run portal-spot-request (or portal-find) before this",
+                throw Failure("<stdin>: the document has no \"\(DocumentKey.instance)\": run portal-spot-request (or portal-find) before this",
                               status: .dataError)
             }
-            host = try SSHTarget.address(of: instance, choice: spec.ssh.address, instanceID: instanceID)
+            host = try SSHTarget.address(of: instance, choice: spec.ssh.address)
         }
         // Both are written into known_hosts and handed to ssh: checked first.
         if let instanceID, !SSHTarget.isInstanceID(instanceID) {
@@ -56,19 +54,19 @@ public struct SSHTarget: Equatable, Sendable {
 
     /// Which of an instance's addresses to use: `public_dns` (else the public
     /// IP when the instance has no DNS name), `public_ip` or `private_ip`.
-    public static func address(of instance: JSON, choice: PortalSpec.SSH.Address, instanceID: String? = nil) throws -> String {
-        func value(_ key: String) -> String? {
-            guard let string = instance[key]?.stringValue, !string.isEmpty else { return nil }
+    public static func address(of instance: Instance, choice: PortalSpec.SSH.Address) throws -> String {
+        func value(_ string: String?) -> String? {
+            guard let string, !string.isEmpty else { return nil }
             return string
         }
         let found: String?
         switch choice {
-        case .publicDNS: found = value("public_dns") ?? value("public_ip")
-        case .publicIP: found = value("public_ip")
-        case .privateIP: found = value("private_ip")
+        case .publicDNS: found = value(instance.publicDNS) ?? value(instance.publicIP)
+        case .publicIP: found = value(instance.publicIP)
+        case .privateIP: found = value(instance.privateIP)
         }
         guard let found else {
-            let name = instanceID ?? instance["id"]?.stringValue ?? "the instance"
+            let name = instance.id
             let what = choice == .privateIP ? "no private IP address" : choice == .publicIP ? "no public IP address" : "no public DNS name nor public IP address"
             throw Failure("\(name) has \(what) to connect to (ssh.address is \"\(choice.rawValue)\")",
                           status: .dataError,
@@ -176,7 +174,9 @@ public struct ConnectOptions: Sendable {
 ///
 /// - Parameters:
 ///   - consoleOutput: the instance's console text (GetConsoleOutput,
-///     decoded or not), asked only on first contact; nil if not available.
+///     decoded or not), asked only on first contact, while the handshake
+///     goes on (asked again after it when that text shows no fingerprints
+///     yet); nil if not available.
 ///   - progress: messages for stderr.
 ///
 /// A refused key (not an RSA one, not an encrypted one) is tried again on a
@@ -184,18 +184,27 @@ public struct ConnectOptions: Sendable {
 /// instance may not have installed it yet; the statistics of the session
 /// returned count every connection made.
 public func connect(to target: SSHTarget, options: ConnectOptions = ConnectOptions(),
-                    consoleOutput: () -> String? = { nil }, progress: @escaping (String) -> Void = { _ in }) throws -> SSHSession {
+                    consoleOutput: @escaping @Sendable () -> String? = { nil },
+                    progress: @escaping (String) -> Void = { _ in }) throws -> SSHSession {
     let start = monotonicSeconds()
     var earlier: SSHStatistics?
     var firstRefusal: Double?
+    var console: Background<String?>?
     while true {
         let began = monotonicSeconds()
         let remaining = max(1, options.timeout - (began - start))
         let session = try SSHSession.connect(host: target.host, port: target.port, timeout: remaining, progress: progress,
-                                             shouldStop: options.shouldStop)
+                                             shouldStop: options.shouldStop, connected: {
+            if console == nil, (try? options.knownHosts.keys(for: target.hostKeyAlias).isEmpty) == true {
+                console = Background(consoleOutput)
+            }
+        })
         if let earlier { session.count(earlier, secondsBefore: began - start) }
         try checkHostKey(session.hostKey, host: target.hostKeyAlias, address: SSHSession.endpoint(target.host, target.port),
-                         knownHosts: options.knownHosts, consoleOutput: consoleOutput, note: progress)
+                         knownHosts: options.knownHosts, consoleOutput: {
+            if let console, let early = try? console.value(), ConsoleHostKeys(consoleOutput: early) != nil { return early }
+            return consoleOutput()
+        }, note: progress)
         do {
             try session.authenticate(user: target.user, identityFile: target.identityFile, useAgent: options.useAgent)
             return session

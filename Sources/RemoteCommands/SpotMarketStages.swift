@@ -32,7 +32,7 @@ public enum SpotMarketStages {
         if case .at(let time, _) = deadline {
             let date = Date(timeIntervalSince1970: TimeInterval(time))
             watcher["deadline"] = .string(Ending.iso(date))
-            if let id = document["instance"]?["id"]?.stringValue { try cloud?.tagDeadline(instanceID: id, deadline: date) }
+            if let id = document.instance?.id { try cloud?.tagDeadline(instanceID: id, deadline: date) }
         }
         document["watcher"] = .object(watcher)
         if let run = spec.spotMarket.run {

@@ -247,7 +247,7 @@ public struct VolumeMove: Sendable {
                 continue
             }
             for (index, volume) in (json["persistent_volumes"]?.arrayValue ?? []).enumerated()
-            where volume["volume_id"]?.stringValue == id {
+            where volume[DocumentKey.volumeID]?.stringValue == id {
                 found.append(SpecReference(file: path, index: index,
                                            zone: json["spot_instance"]?["availability_zone"]?.stringValue))
             }
