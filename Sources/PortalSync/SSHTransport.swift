@@ -18,9 +18,16 @@ public final class SSHTransport: @unchecked Sendable {
     public let folder: String
     /// How long the master outlives its last use, in seconds.
     public let persist: Int
+    /// ssh's options (`options(knownHosts:)`).
+    public private(set) var sshOptions: [String] = []
 
     public var controlPath: String { folder + "/master" }
     public var remoteShell: String { folder + "/ssh" }
+    /// rsync's remote shell through the relay (`Relay`), once it runs: no
+    /// remote shell started, no session held per transfer.
+    public internal(set) var relayShell: String?
+    /// What rsync runs as its remote shell: the relay's, else ssh's.
+    public var transferShell: String { relayShell ?? remoteShell }
 
     public init(target: SSHTarget, knownHosts: KnownHosts, ssh: String, persist: Int = 600) throws {
         self.target = target
@@ -33,7 +40,8 @@ public final class SSHTransport: @unchecked Sendable {
         }
         folder = String(cString: made)
         chmod(folder, 0o700)
-        let script = "#!/bin/sh\nexec " + Shell.join([ssh] + options(knownHosts: knownHosts)) + " \"$@\"\n"
+        sshOptions = options(knownHosts: knownHosts)
+        let script = "#!/bin/sh\nexec " + Shell.join([ssh] + sshOptions) + " \"$@\"\n"
         guard FileManager.default.createFile(atPath: remoteShell, contents: Data(script.utf8),
                                              attributes: [.posixPermissions: 0o700]) else {
             throw Failure("'\(remoteShell)': cannot write")
@@ -58,6 +66,12 @@ public final class SSHTransport: @unchecked Sendable {
     /// The arguments that run a command line on the instance over the master.
     public func command(_ line: String) -> [String] {
         [remoteShell, target.destination, line]
+    }
+
+    /// The same through the relay where it runs (`sh -c`: no login shell,
+    /// no start-up files), else over a session of its own.
+    public func relayedCommand(_ line: String) -> [String] {
+        relayShell.map { [$0, "--wait", target.destination, "sh", "-c", line] } ?? command(line)
     }
 
     /// The master's process id, when one is running (`ssh -O check`).

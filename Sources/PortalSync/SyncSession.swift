@@ -114,6 +114,31 @@ public final class SyncSession: @unchecked Sendable {
         defer { transport.close() }
         let capabilities = try check(transport)
         self.capabilities = capabilities
+        // The relay (see Relay): transfers and remote watches without a
+        // remote shell each. Not for --once, whose few transfers would wait
+        // for it; without python3 or forwarding on the instance, each
+        // transfer runs a remote command, as before.
+        let relay = Relay(transport: transport)
+        let relayDone = DispatchGroup()
+        defer {
+            relay.close()
+            relayDone.wait()
+        }
+        if !options.once {
+            if let why = relay.start(timeout: options.connectTimeout, stop: options.shouldStop) {
+                options.progress("no relay on the instance (\(why)): each transfer starts a remote command")
+            } else {
+                transport.relayShell = relay.shim
+                let stop = options.shouldStop, progress = options.progress
+                relayDone.enter()
+                let thread = Thread {
+                    relay.watch(stop: { stop() || relay.closed }, progress: progress)
+                    relayDone.leave()
+                }
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
+        }
         for channel in channels where channel.direction == .in {
             let folder = destinationFolder(channel.localPath)
             do {
