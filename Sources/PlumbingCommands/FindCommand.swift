@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -23,12 +22,11 @@ public struct PortalFind: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            var document = try Stage.readDocument(checkFiles: false)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            let instance = try cloud.findInstance(portal: document.name)
-            document["instance"] = instance?.json ?? .null
-            Terminal.writeDocument(document.json)
-            if instance == nil { throw ExitCode(ExitStatus.failure.rawValue) }
+            let document = try CommandIO.readDocument(checkFiles: false)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let found = try Stages.find(document, cloud: cloud)
+            Terminal.writeDocument(found.json)
+            if found.instance == nil { throw ExitCode(ExitStatus.failure.rawValue) }
         }
     }
 }

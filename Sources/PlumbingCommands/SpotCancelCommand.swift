@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -26,20 +25,10 @@ public struct PortalSpotCancel: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            var document = try Stage.readDocument(checkFiles: false)
-            let given = try document["instance"].flatMap { $0.isNull ? nil : try Instance(document: $0) }
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            let closed = try cloud.close(document, instance: given)
-            document["closed"] = ["instance_id": closed.map { .string($0.id) } ?? .null,
-                                  "state": closed == nil ? "not-open" : "terminated"]
-            if var instance = closed {
-                instance.state = "terminated"
-                document["instance"] = instance.json
-            }
-            document["attachments"] = nil
-            document["mounts"] = nil
-            document["provisioned"] = nil
-            Terminal.writeDocument(document.json)
+            let document = try CommandIO.readDocument(checkFiles: false)
+            _ = try document.givenInstance()  // bad input before any AWS call
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            Terminal.writeDocument(try Stages.spotCancel(document, cloud: cloud).json)
         }
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -35,15 +34,13 @@ public struct PortalSpotRequest: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            var document = try Stage.readDocument(checkFiles: false)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let document = try CommandIO.readDocument(checkFiles: false)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             Interruption.install()
             var options = LaunchOptions()
             options.api = api
             options.timeout = timeout.value
-            let instance = try cloud.launch(document, options: options)
-            document["instance"] = instance.json
-            Terminal.writeDocument(document.json)
+            Terminal.writeDocument(try Stages.spotRequest(document, cloud: cloud, options: options).json)
         }
     }
 }

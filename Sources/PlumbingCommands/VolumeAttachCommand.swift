@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -32,22 +31,13 @@ public struct PortalVolumeAttach: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            var document = try Stage.readDocument(checkFiles: false)
-            guard let instanceJSON = document["instance"], !instanceJSON.isNull else {
-                throw Failure("<stdin>: instance: required, not found", status: .dataError,
-                              hints: ["pipe in the output of portal-spot-request or portal-find"])
-            }
-            let instance = try Instance(document: instanceJSON)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let document = try CommandIO.readDocument(checkFiles: false)
+            _ = try document.requireInstance()  // bad input before any AWS call
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             Interruption.install()
-            if detach {
-                try cloud.detach(document, from: instance, timeout: timeout.value)
-                document["attachments"] = .array([])
-            } else {
-                let attachments = try cloud.attach(document, to: instance, timeout: timeout.value)
-                document["attachments"] = .array(attachments.map(\.json))
-            }
-            Terminal.writeDocument(document.json)
+            let done = detach ? try Stages.volumeDetach(document, cloud: cloud, timeout: timeout.value)
+                : try Stages.volumeAttach(document, cloud: cloud, timeout: timeout.value)
+            Terminal.writeDocument(done.json)
         }
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -22,10 +21,10 @@ struct CloseCommand: ParsableCommand {
     func run() throws {
         try Report.run {
             let document = try Porcelain.document(portal.name, checkFiles: false)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let started = Date()
-            if let closed = try cloud.close(document, instance: nil) {
-                cloud.progress("portal '\(document.name)' is closed: \(closed.id) terminated (\(humanDuration(Date().timeIntervalSince(started))))")
+            if let closed = try Stages.spotCancel(document, cloud: cloud).closed?.instanceID {
+                cloud.progress("portal '\(document.name)' is closed: \(closed) terminated (\(humanDuration(Date().timeIntervalSince(started))))")
             } else {
                 cloud.progress("portal '\(document.name)' is not open")
             }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -41,11 +40,11 @@ struct ExtendCommand: ParsableCommand {
     func run() throws {
         try Report.run {
             var document = try Porcelain.document(portal.name)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
             guard let instance = try cloud.findInstance(portal: document.name) else {
                 throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(document.name)"])
             }
-            document["instance"] = instance.json
+            document.instance = instance
             let seconds = SpotMarketStages.duration(duration)!
             let now = Date()
             let deadline = max(instance.deadline ?? now, now).addingTimeInterval(seconds)

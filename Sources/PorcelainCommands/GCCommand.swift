@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -46,7 +45,7 @@ struct GCCommand: ParsableCommand {
 
     func validate() throws {
         if yes && !delete { throw ValidationError("--yes goes with --delete") }
-        for region in only where region.range(of: #"^[a-z]{2}(-[a-z]+)+-[0-9]$"#, options: .regularExpression) == nil {
+        for region in only where region.wholeMatch(of: #/[a-z]{2}(-[a-z]+)+-[0-9]/#) == nil {
             throw ValidationError("invalid region '\(region)': expected a region such as eu-west-1")
         }
     }
@@ -58,13 +57,13 @@ struct GCCommand: ParsableCommand {
                 throw Failure("--delete asks before each kind, and there is no terminal to ask on", status: .usage,
                               hints: ["add --yes to delete without asking"])
             }
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let collector = GarbageCollector(configuration: cloud.client.configuration, arn: try cloud.callerARN(),
                                              progress: cloud.progress)
             let regions = only.isEmpty ? try collector.regions() : only
             cloud.progress("looking in \(regions.count) region\(regions.count == 1 ? "" : "s")")
             let (found, failures) = collector.scan(regions: regions)
-            Stage.statusLine.finish()
+            CommandIO.statusLine.finish()
             for (region, error) in failures { Report.warning("\(region): not looked at: \(error)") }
             if json {
                 Terminal.writeDocument(.array(found.map(\.json)))
@@ -84,7 +83,7 @@ struct GCCommand: ParsableCommand {
                 let label = items.count == 1 ? kind.rawValue : kind.plural
                 if !yes {
                     StandardStreams.stderr("portal: delete \(items.count) \(label)? [y/N] ")
-                    guard ["y", "yes"].contains(readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "") else {
+                    guard ["y", "yes"].contains(readLine()?.trimming(\.isBlank).lowercased() ?? "") else {
                         left += items.count
                         continue
                     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -35,10 +34,10 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         try Report.run {
             let document = try Porcelain.document(portal.name, checkFiles: false)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
             let instance = try cloud.findInstance(portal: document.name)
             var located = document
-            located["instance"] = instance?.json
+            located.instance = instance
             let target = instance == nil ? nil : try? SSHTarget(document: located)
             let spec = document.spec
             if let field {
@@ -60,22 +59,21 @@ struct InfoCommand: ParsableCommand {
             let volumes = try instance == nil ? [] : cloud.describeVolumes(of: spec)
             let cost = instance.flatMap { try? cloud.costSoFar($0) }
             let region = cloud.client.configuration.region
-            let storage = volumes.compactMap { try? Volume(json: $0) }
-                .reduce(0) { $0 + EBSPricing.monthly(volume: $1, region: region) }
+            let storage = volumes.reduce(0) { $0 + EBSPricing.monthly(volume: $1, region: region) }
             if json {
                 var object = JSONObject()
                 object["name"] = .string(document.name)
                 object["status"] = .string(instance == nil ? "closed" : "open")
-                object["instance"] = instance?.json ?? .null
+                object[DocumentKey.instance] = instance?.json ?? .null
                 object["deadline"] = instance?.deadline.map { .string(Ending.iso($0)) } ?? .null
                 if instance == nil { object["ended"] = (try? cloud.lastEnding(portal: document.name))??.json ?? .null }
                 object["volumes"] = .array(zip(spec.persistentVolumes, volumes).map { wanted, volume in
-                    ["volume_id": .string(wanted.volumeID), "device": .string(wanted.device),
+                    [DocumentKey.volumeID: .string(wanted.volumeID), "device": .string(wanted.device),
                      "mount_point": .string(wanted.mountPoint),
-                     "name": Tag.dictionary(volume["tagSet"])[Tag.name].map(JSON.string) ?? .null,
-                     "size_gib": volume["size"] ?? .null,
-                     "state": volume["status"] ?? .null,
-                     "attached_to": volume["attachmentSet"]?[0]?["instanceId"] ?? .null]
+                     "name": volume.tags[Tag.name].map(JSON.string) ?? .null,
+                     "size_gib": .int(Int64(volume.sizeGiB)),
+                     "state": .string(volume.state),
+                     "attached_to": volume.instanceID.map(JSON.string) ?? .null]
                 })
                 if let instance {
                     object["cost"] = [
@@ -108,9 +106,9 @@ struct InfoCommand: ParsableCommand {
             }
             if let ip = instance.publicIP { lines.append("  address   \(instance.publicDNS ?? ip)  \(ip)") }
             for (wanted, volume) in zip(spec.persistentVolumes, volumes) {
-                let state = volume["attachmentSet"]?[0]?["status"]?.stringValue ?? volume["status"]?.stringValue ?? "?"
-                let name = Tag.dictionary(volume["tagSet"])[Tag.name].map { "\($0), " } ?? ""
-                let size = volume["size"]?.intValue.map { "\($0) GiB, " } ?? ""
+                let state = volume.attachments.first?.state ?? (volume.state.isEmpty ? "?" : volume.state)
+                let name = volume.tags[Tag.name].map { "\($0), " } ?? ""
+                let size = "\(volume.sizeGiB) GiB, "
                 lines.append("  volume    \(wanted.volumeID)  \(wanted.device) -> \(wanted.mountPoint)  (\(name)\(size)\(state))")
             }
             if let cost {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -75,7 +74,7 @@ struct InitCommand: ParsableCommand {
             var values = PortalSpec.DraftValues()
             var source = "a draft"
             if fromAccount {
-                let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+                let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
                 let (found, notes) = try cloud.accountDefaults(zone: zone)
                 values = found
                 notes.forEach(say)

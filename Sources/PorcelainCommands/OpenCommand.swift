@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -62,7 +61,7 @@ struct OpenCommand: ParsableCommand {
         try Report.run {
             let started = Date()
             var document = try Porcelain.document(portal.name)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             Interruption.install()
             var stages: [(String, TimeInterval)] = []
             func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
@@ -89,12 +88,15 @@ struct OpenCommand: ParsableCommand {
                 // The price is told while the launch goes on, not before it.
                 let spec = document.spec, quiet = output.quiet
                 let price = Background { PricesCommand.announce(spec, cloud: cloud, quiet: quiet) }
-                instance = try timed("launch") { try cloud.launch(document, options: options, knownClosed: true, checks: checks) }
+                document = try timed("launch") {
+                    try Stages.spotRequest(document, cloud: cloud, options: options, knownClosed: true, checks: checks)
+                }
+                instance = try document.requireInstance()
                 try price.value()
                 justLaunched = true
             }
-            document["instance"] = instance.json
-            var remote = RemoteStages.Options()
+            document.instance = instance
+            var remote = Stages.RemoteOptions()
             remote.provision = !noProvision
             remote.deadline = SpotMarketStages.deadline(spec: document.spec, duration: duration.flatMap(SpotMarketStages.duration),
                                                         justLaunched: justLaunched)
@@ -103,23 +105,22 @@ struct OpenCommand: ParsableCommand {
             // remote stages wait only for what they need.
             let stop = StopFlag()
             let verbose = output.verbose
-            let connection = noMount || !RemoteStages.needConnection(document, options: remote) ? nil
+            let connection = noMount || !Stages.needConnection(document, options: remote) ? nil
                 : Background { [document, remote] in
-                    try RemoteStages.connect(document, cloud: cloud, options: remote, progress: { cloud.progress($0) },
+                    try Stages.connect(document, cloud: cloud, options: remote, progress: { cloud.progress($0) },
                                              detail: { line in if verbose { cloud.progress(line) } },
                                              shouldStop: { Interruption.cutsShort || stop.isSet })
                 }
             var tagging: Background<Void>?
             do {
-                let attachments = try timed("attach") {
-                    try cloud.attach(document, to: instance, justLaunched: justLaunched, tag: false)
+                document = try timed("attach") {
+                    try Stages.volumeAttach(document, cloud: cloud, justLaunched: justLaunched, tag: false)
                 }
-                document["attachments"] = .array(attachments.map(\.json))
                 tagging = Background { [document] in try cloud.tagAttached(document) }
                 if !noMount {
                     let session = try connection.map { connection in try timed("ssh") { try connection.value() } }
                     document = try timed("mount") {
-                        try RemoteStages.mountAndProvision(document, cloud: cloud, options: remote, session: session,
+                        try Stages.mount(document, cloud: cloud, options: remote, session: session,
                                                            progress: { cloud.progress($0) },
                                                            detail: { line in if output.verbose { cloud.progress(line) } })
                     }
@@ -134,7 +135,7 @@ struct OpenCommand: ParsableCommand {
                                             + "'portal close \(document.name)' ends it") {
                         _ = try? tagging?.value()
                         do {
-                            _ = try cloud.close(document, instance: instance)
+                            _ = try Stages.spotCancel(document, cloud: cloud)
                             cloud.progress("portal '\(document.name)' is closed: \(instance.id) terminated")
                         } catch {
                             Report.error("closing after the interruption failed: \(error)",
@@ -143,7 +144,7 @@ struct OpenCommand: ParsableCommand {
                     }
                 } else if closeOnFailure {
                     cloud.progress("closing the portal (--close-on-failure)")
-                    _ = try? cloud.close(document, instance: instance)
+                    _ = try? Stages.spotCancel(document, cloud: cloud)
                 } else {
                     Report.error("\(error)")
                     Terminal.stderr("  the portal stays open for inspection: 'portal ssh \(document.name)'; 'portal close \(document.name)' closes it")
@@ -160,19 +161,19 @@ struct OpenCommand: ParsableCommand {
 
     func printSummary(_ document: PortalDocument, instance: Instance, stages: [(String, TimeInterval)], total: TimeInterval) {
         var lines = ["", "portal '\(document.name)' is open: \(instance.id), \(instance.type) in \(instance.zone)"]
-        let mounts = document["mounts"]?.arrayValue ?? []
+        let mounts = document.mounts ?? []
         for volume in document.spec.persistentVolumes {
-            let mount = mounts.first { $0["volume_id"]?.stringValue == volume.volumeID }
-            let how = mount.map { ($0["formatted"]?.boolValue == true ? "formatted, " : "") + "mounted" } ?? "attached"
-            let mounted = mount?["mount_point"]?.stringValue ?? volume.mountPoint
+            let mount = mounts.first { $0.volumeID == volume.volumeID }
+            let how = mount.map { ($0.formatted ? "formatted, " : "") + "mounted" } ?? "attached"
+            let mounted = mount?.mountPoint ?? volume.mountPoint
             lines.append("  \(volume.volumeID)  \(volume.device) -> \(mounted)  (\(how))")
         }
-        lines.append("  time: " + stages.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
-            + String(format: "; %.1f s in all", total))
+        lines.append("  time: " + stages.map { "\($0.0) \(cFormat("%.1f", $0.1)) s" }.joined(separator: ", ")
+            + cFormat("; %.1f s in all", total))
         lines.append("connect with: portal ssh \(document.name)")
         if let target = try? SSHTarget(document: document) { lines.append("          or: " + sshCommandLine(target: target)) }
         lines.append("close with:   portal close \(document.name)")
-        Stage.statusLine.finish()
+        CommandIO.statusLine.finish()
         for line in lines { Terminal.stderr(line) }
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -60,11 +59,11 @@ struct SSHCommand: ParsableCommand {
             let (name, session) = portalAndTmuxSession((portal.name, self.session),
                                                        arguments: Array(CommandLine.arguments[..<terminator]))
             var document = try Porcelain.document(name)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
             guard let instance = try cloud.findInstance(portal: document.name) else {
                 throw Failure("portal '\(document.name)' is not open", hints: ["open it with: portal open \(name)"])
             }
-            document["instance"] = instance.json
+            document.instance = instance
             let target = try SSHTarget(document: document)
             let quiet = output.quiet
             let say = { (line: String) in if !quiet { Terminal.stderr("portal: \(line)") } }

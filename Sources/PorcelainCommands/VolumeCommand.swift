@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -49,7 +48,7 @@ struct VolumeCommonOptions: ParsableArguments {
     }
 
     func volumes() throws -> Volumes {
-        let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: output.quiet)
+        let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
         return Volumes(client: cloud.client, progress: cloud.progress)
     }
 }
@@ -322,7 +321,7 @@ enum VolumePrompt {
             }
             // Off a terminal the answer is not echoed: show it, so that the log reads.
             if !Terminal.stdinIsTerminal { StandardStreams.stderr(line + "\n") }
-            var answer = line.trimmingCharacters(in: .whitespaces)
+            var answer = line.trimming(\.isBlank)
             if answer.isEmpty, let fallback { answer = fallback }
             do {
                 return try check(answer)

@@ -1,6 +1,6 @@
-import Foundation
 import PortalAWS
 import PortalBase
+import PortalCLI
 import PortalCore
 import PortalModel
 import PortalSSH
@@ -64,7 +64,7 @@ public final class PortalWatch: @unchecked Sendable {
     /// Follows one instance until AWS says it is shutting down or terminated.
     func watch(_ instance: Instance) throws -> Ending {
         var located = document
-        located["instance"] = instance.json
+        located.instance = instance
         let target = try SSHTarget(document: located)
         say("watching \(instance.id) (\(instance.type) in \(instance.zone)) over ssh to \(target.destination); Ctrl-C stops watching")
         let session = try connect(to: target, options: ConnectOptions(timeout: options.sshTimeout),
@@ -173,7 +173,7 @@ public final class PortalWatch: @unchecked Sendable {
     }
 
     static func ago(_ epoch: Double) -> String {
-        String(format: "%.1f s", max(0, Date().timeIntervalSince1970 - epoch))
+        cFormat("%.1f s", max(0, Date().timeIntervalSince1970 - epoch))
     }
 
     /// One pass of every inbound channel (portal-sync --once over them), what arrived reported.
@@ -197,7 +197,7 @@ public final class PortalWatch: @unchecked Sendable {
         options.connectTimeout = 20
         options.shouldStop = { false }
         let start = monotonic()
-        let lock = NSLock()
+        let lock = Lock()
         nonisolated(unsafe) var files = 0, bytes: Int64 = 0, errors: [String] = [], names: [String] = []
         do {
             let session = try SyncSession(document: passing, options: options)
@@ -218,9 +218,9 @@ public final class PortalWatch: @unchecked Sendable {
         }
         let seconds = monotonic() - start
         let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", …" : "")
-        loud(String(format: "final pass of %d inbound channel%@: %d file%@ (%lld bytes) arrived%@ in %.1f s; %.1f s after the notice reached here",
-                    inbound.count, inbound.count == 1 ? "" : "s", files, files == 1 ? "" : "s", bytes,
-                    shown.isEmpty ? "" : " (\(shown))", seconds, monotonic() - since))
+        loud("final pass of \(inbound.count) inbound channel\(inbound.count == 1 ? "" : "s"): "
+             + "\(files) file\(files == 1 ? "" : "s") (\(bytes) bytes) arrived\(shown.isEmpty ? "" : " (\(shown))")"
+             + cFormat(" in %.1f s; %.1f s after the notice reached here", seconds, monotonic() - since))
         for error in errors { say("final pass: \(error)") }
     }
 
@@ -246,8 +246,8 @@ public final class PortalWatch: @unchecked Sendable {
             do {
                 try waitForVolumes(wanted.spec)
                 let instance = try open(wanted, deadline: previous.deadline)
-                loud(String(format: "portal '%@' reopened: %@ (%@), running again %.1f s after the reopen began",
-                            document.name, instance.id, type, monotonic() - started))
+                loud("portal '\(document.name)' reopened: \(instance.id) (\(type)), running again "
+                     + cFormat("%.1f s after the reopen began", monotonic() - started))
                 return instance
             } catch let error as PortalFailure where error.exitStatus == .interrupted {
                 throw error
@@ -284,7 +284,7 @@ public final class PortalWatch: @unchecked Sendable {
         let end = monotonic() + timeout
         while true {
             let volumes = try cloud.describeVolumes(of: spec)
-            if volumes.allSatisfy({ $0["status"]?.stringValue == "available" }) { return }
+            if volumes.allSatisfy({ $0.state == "available" }) { return }
             guard monotonic() < end else { return }  // launch refuses with the reason
             Interruption.sleep(1)
             try Interruption.check()
@@ -297,22 +297,20 @@ public final class PortalWatch: @unchecked Sendable {
     func open(_ wanted: PortalDocument, deadline: Date?) throws -> Instance {
         var launch = LaunchOptions()
         launch.timeout = 600
-        let instance = try cloud.launch(wanted, options: launch)
-        var located = wanted
-        located["instance"] = instance.json
+        var located = try Stages.spotRequest(wanted, cloud: cloud, options: launch)
+        let instance = try located.requireInstance()
         do {
-            let attachments = try cloud.attach(located, to: instance, justLaunched: true)
-            located["attachments"] = .array(attachments.map(\.json))
-            var remote = RemoteStages.Options()
+            located = try Stages.volumeAttach(located, cloud: cloud, justLaunched: true)
+            var remote = Stages.RemoteOptions()
             remote.sshTimeout = options.sshTimeout
             let now = Int(Date().timeIntervalSince1970)
             remote.deadline = deadline.map { .at(Int($0.timeIntervalSince1970), since: now) }
                 ?? SpotMarketStages.deadline(spec: wanted.spec, duration: nil, justLaunched: true)
-            _ = try RemoteStages.mountAndProvision(located, cloud: cloud, options: remote, progress: say)
+            _ = try Stages.mount(located, cloud: cloud, options: remote, progress: say)
             return instance
         } catch {
             say("closing \(instance.id): \(error)")
-            _ = try? cloud.close(located, instance: instance)
+            _ = try? Stages.spotCancel(located, cloud: cloud)
             throw error
         }
     }
@@ -322,7 +320,7 @@ public final class PortalWatch: @unchecked Sendable {
 final class ChannelThread: @unchecked Sendable {
     let document: PortalDocument
     let say: @Sendable (String) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopped = false
     private let done = DispatchSemaphore(value: 0)
     private var running = false
@@ -335,7 +333,7 @@ final class ChannelThread: @unchecked Sendable {
 
     func start() {
         running = true
-        let thread = Thread { [self] in
+        detachThread { [self] in
             var options = SyncOptions()
             options.shouldStop = { [self] in lock.withLock { stopped } || Interruption.requested }
             options.progress = say
@@ -352,7 +350,6 @@ final class ChannelThread: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.start()
     }
 
     /// Stops the channels and waits for their transfers in flight to end.
@@ -375,7 +372,7 @@ public final class NoticeFollower: @unchecked Sendable {
     let cloud: PortalCloud
     let say: @Sendable (String) -> Void
     let loud: @Sendable (String) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopped = false
     private let done = DispatchSemaphore(value: 0)
 
@@ -391,10 +388,10 @@ public final class NoticeFollower: @unchecked Sendable {
     var isStopped: Bool { lock.withLock { stopped } || Interruption.requested }
 
     public func start() {
-        Thread { [self] in
+        detachThread { [self] in
             follow()
             done.signal()
-        }.start()
+        }
     }
 
     /// Stops following and waits for the thread (a final pass in flight ends first).

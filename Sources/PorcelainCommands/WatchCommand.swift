@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -53,18 +52,14 @@ struct WatchCommand: ParsableCommand {
             Interruption.install()
             signal(SIGPIPE, SIG_IGN)
             let document = try Porcelain.document(portal.name)
-            let cloud = try Stage.cloud(aws, verbose: output.verbose, quiet: true)
+            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: true)
             var options = PortalWatch.Options()
             options.interval = interval
             options.channels = !noChannels
             options.reopen = reopen
             options.sshTimeout = sshTimeout
             let quiet = output.quiet
-            let stamp: @Sendable () -> String = {
-                let formatter = DateFormatter()
-                formatter.dateFormat = "HH:mm:ss.SSS"
-                return formatter.string(from: Date())
-            }
+            let stamp: @Sendable () -> String = { localClock(Date(), milliseconds: true) }
             let watch = PortalWatch(
                 document: document, cloud: cloud, options: options,
                 say: { line in if !quiet { Terminal.stderr("portal: [\(stamp())] \(line)") } },

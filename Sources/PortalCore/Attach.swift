@@ -1,29 +1,6 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
-
-/// A volume attached for a portal, as the document carries it under `"attachments"`.
-public struct Attachment: Equatable, Sendable {
-    public var volumeID: String
-    public var device: String
-    public var mountPoint: String
-    public var instanceID: String
-    public var state: String
-
-    public var json: JSON {
-        ["volume_id": .string(volumeID), "device": .string(device), "mount_point": .string(mountPoint),
-         "instance_id": .string(instanceID), "state": .string(state)]
-    }
-
-    public init(volumeID: String, device: String, mountPoint: String, instanceID: String, state: String) {
-        self.volumeID = volumeID
-        self.device = device
-        self.mountPoint = mountPoint
-        self.instanceID = instanceID
-        self.state = state
-    }
-}
 
 extension PortalCloud {
     /// Attaches every volume of the spec to the instance at its device (the
@@ -43,7 +20,7 @@ extension PortalCloud {
         var toAttach: [PortalSpec.PersistentVolume] = justLaunched ? spec.persistentVolumes : []
         for (index, volume) in volumes.enumerated() {
             let wanted = spec.persistentVolumes[index]
-            let attachedTo = volume["attachmentSet"]?[0]?["instanceId"]?.stringValue
+            let attachedTo = volume.instanceID
             if let attachedTo, attachedTo != instance.id {
                 throw Failure("persistent_volumes[\(index)]: volume '\(wanted.volumeID)' is attached to \(holder(of: volume) ?? attachedTo), not to \(instance.id)",
                               hints: ["close the portal that holds it first ('portal list' shows them)"])
@@ -62,13 +39,13 @@ extension PortalCloud {
         let started = Date()
         let states: [String] = try poll(started: started, options: options, what: "the volumes to attach") {
             let current = try describeVolumes(of: spec)
-            let states = current.map { $0["attachmentSet"]?[0]?["status"]?.stringValue ?? "detached" }
+            let states = current.map { $0.attachments.first?.state ?? "detached" }
             return states.allSatisfy { $0 == "attached" } ? states : nil
         }
         if tag { try tagAttached(document) }
         return zip(spec.persistentVolumes, states).map { volume, state in
-            Attachment(volumeID: volume.volumeID, device: volume.device, mountPoint: volume.mountPoint,
-                       instanceID: instance.id, state: state)
+            Attachment(volumeID: volume.volumeID, instanceID: instance.id, device: volume.device,
+                       mountPoint: volume.mountPoint, state: state)
         }
     }
 
@@ -89,7 +66,7 @@ extension PortalCloud {
         let spec = document.spec
         let volumes = try describeVolumes(of: spec)
         let ours = zip(spec.persistentVolumes, volumes).filter {
-            $0.1["attachmentSet"]?[0]?["instanceId"]?.stringValue == instance.id
+            $0.1.instanceID == instance.id
         }.map(\.0)
         if !ours.isEmpty { progress("detaching " + ours.map(\.volumeID).joined(separator: ", ")) }
         _ = try concurrently(ours) { volume in
@@ -99,7 +76,7 @@ extension PortalCloud {
         options.timeout = timeout
         _ = try poll(started: Date(), options: options, what: "the volumes to detach") { () -> Bool? in
             let current = try describeVolumes(of: spec)
-            let stillHere = current.contains { $0["attachmentSet"]?[0]?["instanceId"]?.stringValue == instance.id }
+            let stillHere = current.contains { $0.instanceID == instance.id }
             return stillHere ? nil : true
         }
         try removeAttachmentTags(ours.map(\.volumeID))
@@ -168,7 +145,6 @@ extension PortalCloud {
     func taggedVolumes(of document: PortalDocument) throws -> [String] {
         guard !document.spec.persistentVolumes.isEmpty else { return [] }
         let volumes = (try? describeVolumes(of: document.spec)) ?? []
-        return volumes.filter { Tag.dictionary($0["tagSet"])[Tag.portalName] == document.name }
-            .compactMap { $0["volumeId"]?.stringValue }
+        return volumes.filter { $0.tags[Tag.portalName] == document.name }.map(\.id)
     }
 }

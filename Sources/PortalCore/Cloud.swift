@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -10,7 +9,7 @@ public final class PortalCloud: @unchecked Sendable {
     // Unchecked: `arn` is written once under `lock`; the rest is immutable.
     public let client: AWSClient
     public let progress: ProgressLog
-    private let lock = NSLock()
+    private let lock = Lock()
     private var arn: String?
 
     public init(client: AWSClient, progress: ProgressLog = .silent) {
@@ -34,7 +33,7 @@ public final class PortalCloud: @unchecked Sendable {
     /// connection of its own) and returns the results in order; the first
     /// error is thrown once all are done.
     func concurrently<T: Sendable, R>(_ items: [T], _ body: @Sendable (T) throws -> R) throws -> [R] {
-        let lock = NSLock()
+        let lock = Lock()
         nonisolated(unsafe) var results = [Result<R, Error>?](repeating: nil, count: items.count)
         DispatchQueue.concurrentPerform(iterations: items.count) { i in
             let result = Result { try body(items[i]) }
@@ -81,7 +80,7 @@ public final class PortalCloud: @unchecked Sendable {
 
     /// The spec's volumes as EC2 has them now, in the spec's order. A volume
     /// that does not exist is an error naming its place in the spec.
-    public func describeVolumes(of spec: PortalSpec) throws -> [JSON] {
+    public func describeVolumes(of spec: PortalSpec) throws -> [Volume] {
         guard !spec.persistentVolumes.isEmpty else { return [] }
         let ids = spec.persistentVolumes.map(\.volumeID)
         let answer: JSON
@@ -93,8 +92,8 @@ public final class PortalCloud: @unchecked Sendable {
             throw Failure("\(place) does not exist", status: .failure,
                           hints: ["'portal volume list' shows your volumes; 'portal volume create' makes one"])
         }
-        let byID = Dictionary((answer["volumeSet"]?.arrayValue ?? []).map { ($0["volumeId"]?.stringValue ?? "", $0) },
-                              uniquingKeysWith: { a, _ in a })
+        let volumes = try (answer["volumeSet"]?.arrayValue ?? []).map(Volume.init(json:))
+        let byID = Dictionary(volumes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return try ids.enumerated().map { index, id in
             guard let volume = byID[id] else {
                 throw Failure("persistent_volumes[\(index)]: volume '\(id)' does not exist")
@@ -104,11 +103,9 @@ public final class PortalCloud: @unchecked Sendable {
     }
 
     /// Who holds a volume: `i-… (portal 'gpu')`.
-    func holder(of volume: JSON) -> String? {
-        guard let attachment = volume["attachmentSet"]?[0], let instance = attachment["instanceId"]?.stringValue else {
-            return nil
-        }
-        let portal = Tag.dictionary(volume["tagSet"])[Tag.portalName].map { " (portal '\($0)')" } ?? ""
+    func holder(of volume: Volume) -> String? {
+        guard let instance = volume.instanceID else { return nil }
+        let portal = volume.tags[Tag.portalName].map { " (portal '\($0)')" } ?? ""
         return instance + portal
     }
 
@@ -118,14 +115,14 @@ public final class PortalCloud: @unchecked Sendable {
     public func checkVolumesBeforeLaunch(_ spec: PortalSpec) throws {
         for (index, volume) in try describeVolumes(of: spec).enumerated() {
             let id = spec.persistentVolumes[index].volumeID
-            let zone = volume["availabilityZone"]?.stringValue ?? "?"
+            let zone = volume.zone.isEmpty ? "?" : volume.zone
             if zone != spec.spotInstance.availabilityZone {
                 throw Failure(
                     "persistent_volumes[\(index)]: volume '\(id)' is in \(zone), the instance would be in \(spec.spotInstance.availabilityZone)",
                     status: .failure,
                     hints: ["EBS volumes attach only within their availability zone: set spot_instance.availability_zone to \(zone)"])
             }
-            let state = volume["status"]?.stringValue ?? "?"
+            let state = volume.state.isEmpty ? "?" : volume.state
             if state != "available" {
                 let by = holder(of: volume).map { ": attached to \($0)" } ?? ""
                 throw Failure("persistent_volumes[\(index)]: volume '\(id)' is \(state)\(by)",

@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -296,7 +295,7 @@ extension PortalCloud {
         while Date().timeIntervalSince(started) < timeout {
             let state = try describeInstance(instanceID)?.state ?? "terminated"
             if state == "terminated" { return }
-            Thread.sleep(forTimeInterval: pause)
+            sleep(seconds: pause)
             pause = min(pause * 1.5, options.longestPoll)
         }
         throw Failure("instance \(instanceID) was not terminated within \(humanDuration(timeout))", status: .temporary,

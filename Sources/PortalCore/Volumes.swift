@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -27,18 +26,6 @@ public struct Volume: Equatable, Sendable {
     /// only for io1/io2 Multi-Attach.
     public var attachments: [Attachment]
     public var tags: [String: String]
-
-    public struct Attachment: Equatable, Sendable {
-        public var instanceID: String
-        public var device: String?
-        public var state: String?
-
-        public init(instanceID: String, device: String? = nil, state: String? = nil) {
-            self.instanceID = instanceID
-            self.device = device
-            self.state = state
-        }
-    }
 
     public init(id: String, sizeGiB: Int, zone: String, state: String = "available", type: String = "gp3",
                 iops: Int? = nil, snapshotID: String? = nil, createTime: String? = nil,
@@ -75,7 +62,7 @@ public struct Volume: Equatable, Sendable {
             guard let instance = item["instanceId"]?.stringValue, item["status"]?.stringValue != "detached" else {
                 return nil
             }
-            return Attachment(instanceID: instance, device: item["device"]?.stringValue,
+            return Attachment(volumeID: id, instanceID: instance, device: item["device"]?.stringValue,
                               state: item["status"]?.stringValue)
         }
         tags = Tag.dictionary(json["tagSet"])
@@ -98,7 +85,7 @@ public struct Volume: Equatable, Sendable {
 
     /// `'vol-…' (data, 50 GiB gp3, us-east-1a)`, for messages.
     public var summary: String {
-        let details = [name, "\(sizeGiB) GiB \(type)".trimmingCharacters(in: .whitespaces), zone]
+        let details = [name, "\(sizeGiB) GiB \(type)".trimming(\.isBlank), zone]
             .compactMap { $0 }.filter { !$0.isEmpty }
         return "'\(id)' (\(details.joined(separator: ", ")))"
     }
@@ -109,7 +96,7 @@ public struct Volume: Equatable, Sendable {
         func string(_ value: String?) -> JSON { value.map(JSON.string) ?? .null }
         let sortedTags = tags.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) }
         return .object(JSONObject([
-            ("volume_id", .string(id)),
+            (DocumentKey.volumeID, .string(id)),
             ("name", string(name)),
             ("size_gib", .int(Int64(sizeGiB))),
             ("zone", .string(zone)),
@@ -147,7 +134,7 @@ public struct Volume: Equatable, Sendable {
              volume.portal, volume.mountPoint, volume.userTags.map { "\($0.0):\($0.1)" }.joined(separator: " ")]
                 .map { cell(($0 ?? "")) }
         }
-        return alignedColumns([header] + rows, rightAligned: [2])
+        return Table.render(header: header, rows: rows, rightAligned: [2])
     }
 
     /// A cell of the table: `-` when empty, control characters (a newline in
@@ -157,24 +144,6 @@ public struct Volume: Equatable, Sendable {
         return String(String.UnicodeScalarView(text.unicodeScalars.map {
             $0.properties.generalCategory == .control ? "?" : $0
         }))
-    }
-
-    static func alignedColumns(_ rows: [[String]], rightAligned: Set<Int>) -> String {
-        let columns = rows.map(\.count).max() ?? 0
-        var widths = [Int](repeating: 0, count: columns)
-        for row in rows {
-            for (i, text) in row.enumerated() { widths[i] = max(widths[i], text.count) }
-        }
-        return rows.map { row in
-            var line = ""
-            for (i, text) in row.enumerated() {
-                let pad = String(repeating: " ", count: widths[i] - text.count)
-                if i > 0 { line += "  " }
-                line += rightAligned.contains(i) ? pad + text : text + pad
-            }
-            while line.hasSuffix(" ") { line.removeLast() }
-            return line + "\n"
-        }.joined()
     }
 }
 
@@ -215,8 +184,8 @@ public enum VolumeInput {
     /// A size in GiB: a whole number from 1 to 16384 (within the type's own
     /// range when the type is known).
     public static func size(_ text: String, type: VolumeType? = nil) throws -> Int {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let digits = trimmed.hasSuffix("GiB") ? String(trimmed.dropLast(3)).trimmingCharacters(in: .whitespaces) : trimmed
+        let trimmed = text.trimming(\.isBlank)
+        let digits = trimmed.hasSuffix("GiB") ? String(trimmed.dropLast(3)).trimming(\.isBlank) : trimmed
         guard let size = Int(digits), sizes.contains(size), digits.allSatisfy(\.isASCII) else {
             throw Failure("invalid size '\(text)': expected a whole number of GiB from 1 to 16384", status: .usage)
         }
@@ -259,7 +228,7 @@ public enum VolumeInput {
         }
         let key = String(text[..<colon])
         let value = String(text[text.index(after: colon)...])
-        guard !key.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !key.trimming(\.isBlank).isEmpty else {
             throw Failure("invalid tag '\(text)': the key is empty", status: .usage)
         }
         guard key.count <= 128 else {
@@ -527,7 +496,7 @@ public struct Volumes: Sendable {
     /// tests need no clock.
     public static func waitUntilAvailable(
         _ volume: Volume, timeout: TimeInterval, describe: () throws -> Volume,
-        sleep: (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }, now: () -> Date = Date.init
+        sleep: (TimeInterval) -> Void = { sleep(seconds: $0) }, now: () -> Date = Date.init
     ) throws -> Volume {
         let started = now()
         var current = volume

@@ -168,7 +168,7 @@ extension PortalSpec {
             spec["spot_fleet"] = ["iam_fleet_role": .string(fleet.iamFleetRole)]
         }
         spec["persistent_volumes"] = .array(persistentVolumes.map { volume in
-            ["volume_id": .string(volume.volumeID), "device": .string(volume.device),
+            [DocumentKey.volumeID: .string(volume.volumeID), "device": .string(volume.device),
              "mount_point": .string(volume.mountPoint)]
         })
         spec["channels"] = .array(channels.map { channel in

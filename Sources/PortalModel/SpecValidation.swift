@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// A spec refused: where, and what was wrong. Its message lists every problem
@@ -278,7 +277,7 @@ public final class SpecChecker {
     func number(_ value: JSON, at path: FieldPath) -> Double? {
         if let number = value.doubleValue { return number }
         guard case .string(let text) = value,
-            let number = Double(text.trimmingCharacters(in: .whitespaces)), number.isFinite
+            let number = Double(text.trimming(\.isBlank)), number.isFinite
         else { return nil }
         warn(path, "\(value.shortDescription) taken as a number; write \(JSON.double(number).serialized(pretty: false))")
         return number
@@ -461,7 +460,7 @@ public final class SpecChecker {
     func readVolume(_ value: JSON, at path: FieldPath) -> VolumeDraft? {
         var draft = VolumeDraft(path: path)
         let isObject = object(value, at: path, [
-            Field("volume_id", required: true) { value, path in
+            Field(DocumentKey.volumeID, required: true) { value, path in
                 draft.volumeID = self.awsID(value, at: path, prefix: "vol-", what: "a volume id")
             },
             Field("device", required: true) { value, path in
@@ -577,7 +576,7 @@ public final class SpecChecker {
         for (later, volume) in volumes.enumerated() {
             for earlier in volumes[..<later] {
                 if let id = volume.volumeID, id == earlier.volumeID {
-                    fail(volume.path.key("volume_id"), "'\(id)' is also \(earlier.path.key("volume_id"))")
+                    fail(volume.path.key(DocumentKey.volumeID), "'\(id)' is also \(earlier.path.key(DocumentKey.volumeID))")
                 }
                 if let device = volume.device, device == earlier.device {
                     fail(volume.path.key("device"), "'\(device)' is also \(earlier.path.key("device"))")
@@ -645,7 +644,7 @@ public final class SpecChecker {
 /// follows symbolic links.
 enum SpecPaths {
     static func home() -> String {
-        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? passwdHomeDirectory()
     }
 
     static func currentDirectory() -> String { FileManager.default.currentDirectoryPath }

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -11,82 +10,23 @@ extension PortalSpec.PersistentVolume {
     /// The volumes to mount: `"attachments"`, with the device and mount point
     /// taken from the spec's `persistent_volumes` where an attachment lacks them.
     public static func requests(in document: PortalDocument) throws -> [MountRequest] {
-        guard let attachments = document["attachments"], !attachments.isNull else {
-            throw Failure("<stdin>: the document has no \"attachments\": run portal-volume-attach before portal-mount",
-                          status: .dataError)
-        }
-        guard let list = attachments.arrayValue else {
-            throw Failure("<stdin>: attachments: expected an array, found \(attachments.shortDescription)", status: .dataError)
-        }
-        return try list.enumerated().map { index, entry in
-            let path = "<stdin>: attachments[\(index)]"
-            guard let volumeID = entry["volume_id"]?.stringValue, !volumeID.isEmpty else {
-                throw Failure("\(path).volume_id: required, not found", status: .dataError)
-            }
+        return try document.requireAttachments().enumerated().map { index, attachment in
+            let path = "<stdin>: \(DocumentKey.attachments)[\(index)]"
+            let volumeID = attachment.volumeID
             guard volumeID.hasPrefix("vol-"), volumeID.count > 4,
                   volumeID.dropFirst(4).allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-                throw Failure("\(path).volume_id: expected a volume id (vol-0123abcd…), found \(JSON.string(volumeID).shortDescription)",
+                throw Failure("\(path).\(DocumentKey.volumeID): expected a volume id (vol-0123abcd…), found \(JSON.string(volumeID).shortDescription)",
                               status: .dataError)
             }
             let fromSpec = document.spec.persistentVolumes.first { $0.volumeID == volumeID }
-            guard let device = entry["device"]?.stringValue ?? fromSpec?.device else {
+            guard let device = attachment.device ?? fromSpec?.device else {
                 throw Failure("\(path).device: required, not found", status: .dataError)
             }
-            guard let mountPoint = entry["mount_point"]?.stringValue ?? fromSpec?.mountPoint else {
+            guard let mountPoint = attachment.mountPoint ?? fromSpec?.mountPoint else {
                 throw Failure("\(path).mount_point: required, not found", status: .dataError)
             }
             return MountRequest(volumeID: volumeID, device: device, mountPoint: mountPoint)
         }
-    }
-}
-
-/// What mounting one volume did: an entry of `"mounts"`.
-public struct MountResult: Equatable, Sendable {
-    public var volumeID: String
-    /// The device found on the instance (`/dev/nvme1n1`, `/dev/xvdf`, `/dev/loop3`).
-    public var device: String
-    /// How it was found: `nvme-by-id-serial`, `nvme-by-id` (no serial to confirm, as a
-    /// loop device), `nvme-serial`, `name-serial` or `name`.
-    public var foundBy: String
-    public var mountPoint: String
-    /// Formatted now, because it was blank.
-    public var formatted: Bool
-    public var filesystem: String
-    /// The device's size.
-    public var sizeBytes: Int64
-    /// The file system's size (after growing it).
-    public var filesystemBytes: Int64
-    /// The file system was grown to fill a larger volume.
-    public var grown: Bool
-    /// It was mounted there already.
-    public var alreadyMounted: Bool
-    /// Something that did not stop the mount but should be known (a file
-    /// system that could not be grown): written as `"warning"` when present.
-    public var warning: String? = nil
-
-    public var json: JSON {
-        var object = JSONObject()
-        object["volume_id"] = .string(volumeID)
-        object["device"] = .string(device)
-        object["mount_point"] = .string(mountPoint)
-        object["formatted"] = .bool(formatted)
-        object["filesystem"] = .string(filesystem)
-        object["size_bytes"] = .int(sizeBytes)
-        object["filesystem_bytes"] = .int(filesystemBytes)
-        object["grown"] = .bool(grown)
-        object["already_mounted"] = .bool(alreadyMounted)
-        object["found_by"] = .string(foundBy)
-        if let warning { object["warning"] = .string(warning) }
-        return .object(object)
-    }
-
-    /// One line for a person: `vol-… (/dev/nvme1n1): formatted ext4, mounted on /data`.
-    public var summary: String {
-        var what: [String] = []
-        if formatted { what.append("formatted \(filesystem) (it was blank)") } else { what.append("\(filesystem) kept") }
-        if grown { what.append("grown to \(filesystemBytes / 1_048_576) MiB") }
-        what.append(alreadyMounted ? "already mounted on \(mountPoint)" : "mounted on \(mountPoint)")
-        return "\(volumeID) (\(device)): " + what.joined(separator: ", ")
     }
 }
 
@@ -109,7 +49,7 @@ public func mount(_ request: MountRequest, session: SSHSession, owner: String, g
     let result = try session.run(mountCommand(request, owner: owner, group: group, options: options), holdStdin: true)
     let values = MountScript.parse(result.stdoutText)
     guard result.status == 0 else {
-        let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let stderr = result.stderrText.trimming()
         if let message = MountScript.errorMessage(result.stdoutText) {
             throw Failure("\(request.volumeID): \(message)", status: result.status == 4 ? .temporary : .failure)
         }
@@ -171,10 +111,4 @@ public func mountVolumes(document: PortalDocument, session: SSHSession, options:
     return results.compactMap { $0 }
 }
 
-/// The document with `"mounts"` added.
-public func addingMounts(_ mounts: [MountResult], to document: PortalDocument) -> PortalDocument {
-    var document = document
-    document["mounts"] = .array(mounts.map(\.json))
-    return document
-}
 

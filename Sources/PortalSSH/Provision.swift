@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -6,29 +5,6 @@ import PortalModel
 public struct ProvisionStep: Equatable, Sendable {
     public var description: String
     public var command: String
-}
-
-/// What provisioning did: the document's `"provisioned"`.
-public struct ProvisionResult: Equatable, Sendable {
-    public var pythonVirtualEnv: String?
-    /// The packages installed with pip (none when the spec lists none).
-    public var pythonPackages: [String]
-    /// How many `setup_commands` ran, all successfully.
-    public var setupCommands: Int
-
-    public init(pythonVirtualEnv: String? = nil, pythonPackages: [String] = [], setupCommands: Int = 0) {
-        self.pythonVirtualEnv = pythonVirtualEnv
-        self.pythonPackages = pythonPackages
-        self.setupCommands = setupCommands
-    }
-
-    public var json: JSON {
-        [
-            "python_virtual_env": pythonVirtualEnv.map(JSON.string) ?? .null,
-            "python_packages": .array(pythonPackages.map(JSON.string)),
-            "setup_commands": .int(Int64(setupCommands)),
-        ]
-    }
 }
 
 /// The steps for a spec, in order, as the remote user:

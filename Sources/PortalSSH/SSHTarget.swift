@@ -1,5 +1,4 @@
 import CSSH2
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -27,19 +26,17 @@ public struct SSHTarget: Equatable, Sendable {
     /// the first attachment, when `ssh.host` is set).
     public init(document: PortalDocument) throws {
         let spec = document.spec
-        let instance = document["instance"].flatMap { $0.isNull ? nil : $0 }
-        let instanceID = instance?["id"]?.stringValue
-            ?? instance?["instance_id"]?.stringValue
-            ?? document["attachments"]?[0]?["instance_id"]?.stringValue
+        let instance = try document.givenInstance()
+        let instanceID = document.instanceID
         let host: String
         if let explicit = spec.ssh.host, !explicit.isEmpty {
             host = explicit
         } else {
             guard let instance else {
-                throw Failure("<stdin>: the document has no \"instance\": run portal-spot-request (or portal-find) before this",
+                throw Failure("<stdin>: the document has no \"\(DocumentKey.instance)\": run portal-spot-request (or portal-find) before this",
                               status: .dataError)
             }
-            host = try SSHTarget.address(of: instance, choice: spec.ssh.address, instanceID: instanceID)
+            host = try SSHTarget.address(of: instance, choice: spec.ssh.address)
         }
         // Both are written into known_hosts and handed to ssh: checked first.
         if let instanceID, !SSHTarget.isInstanceID(instanceID) {
@@ -57,19 +54,19 @@ public struct SSHTarget: Equatable, Sendable {
 
     /// Which of an instance's addresses to use: `public_dns` (else the public
     /// IP when the instance has no DNS name), `public_ip` or `private_ip`.
-    public static func address(of instance: JSON, choice: PortalSpec.SSH.Address, instanceID: String? = nil) throws -> String {
-        func value(_ key: String) -> String? {
-            guard let string = instance[key]?.stringValue, !string.isEmpty else { return nil }
+    public static func address(of instance: Instance, choice: PortalSpec.SSH.Address) throws -> String {
+        func value(_ string: String?) -> String? {
+            guard let string, !string.isEmpty else { return nil }
             return string
         }
         let found: String?
         switch choice {
-        case .publicDNS: found = value("public_dns") ?? value("public_ip")
-        case .publicIP: found = value("public_ip")
-        case .privateIP: found = value("private_ip")
+        case .publicDNS: found = value(instance.publicDNS) ?? value(instance.publicIP)
+        case .publicIP: found = value(instance.publicIP)
+        case .privateIP: found = value(instance.privateIP)
         }
         guard let found else {
-            let name = instanceID ?? instance["id"]?.stringValue ?? "the instance"
+            let name = instance.id
             let what = choice == .privateIP ? "no private IP address" : choice == .publicIP ? "no public IP address" : "no public DNS name nor public IP address"
             throw Failure("\(name) has \(what) to connect to (ssh.address is \"\(choice.rawValue)\")",
                           status: .dataError,

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 import PortalSSH
@@ -65,7 +64,7 @@ public final class SSHTransport: @unchecked Sendable {
     public func masterPID() -> pid_t? {
         guard let result = try? Child.run([remoteShell, "-O", "check", target.destination], stop: { false }),
               let text = Optional(String(decoding: result.err + result.out, as: UTF8.self)),
-              let range = text.range(of: "pid=") else { return nil }
+              let range = text.firstRange(of: "pid=") else { return nil }
         return pid_t(text[range.upperBound...].prefix { $0.isNumber })
     }
 
@@ -80,7 +79,7 @@ public final class SSHTransport: @unchecked Sendable {
     /// ssh's own failure (exit 255) as a message: its last line of stderr.
     public static func message(status: Int32, stderr: [UInt8], program: String) -> String {
         let lines = String(decoding: stderr, as: UTF8.self).split(separator: "\n")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { $0.trimming(\.isBlank) }.filter { !$0.isEmpty }
         let last = lines.last { !$0.hasPrefix("rsync error:") } ?? lines.last
         return last.map { "\(program) exited with \(status): \($0)" } ?? "\(program) exited with \(status)"
     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -63,19 +62,19 @@ public struct PortalMount: ParsableCommand {
     public func run() throws {
         try Report.run {
             let start = Date()
-            let document = try Stage.readDocument()
+            let document = try CommandIO.readDocument()
             // Ctrl-C stops the remote script (its lock released) and exits 130.
             Interruption.install()
             let say = { (line: String) in Terminal.stderr("portal-mount: \(line)") }
-            var options = RemoteStages.Options()
+            var options = Stages.RemoteOptions()
             options.sshTimeout = sshTimeout.value
             options.deviceTimeout = Int(deviceTimeout.value.rounded(.up))
             options.provision = provision
-            let cloud = try? Stage.cloud(aws, verbose: verbose, quiet: true)
-            let mounted = try RemoteStages.mountAndProvision(
+            let cloud = try? CommandIO.cloud(aws, verbose: verbose, quiet: true)
+            let mounted = try Stages.mount(
                 document, cloud: cloud, options: options, progress: say,
                 detail: { line in if verbose { say(line) } })
-            if verbose { say("total \(String(format: "%.3f", Date().timeIntervalSince(start))) s") }
+            if verbose { say("total \(cFormat("%.3f", Date().timeIntervalSince(start))) s") }
             Terminal.writeDocument(mounted.json)
         }
     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -84,14 +83,14 @@ public struct PortalSyncCommand: ParsableCommand {
     public func run() throws {
         try Report.run {
             Interruption.install()
-            let document = try Stage.readDocument()
+            let document = try CommandIO.readDocument()
             var options = SyncOptions()
             options.once = once
             options.pollInbound = poll
             options.quiet = settle.seconds
             options.cap = cap.seconds
             options.connectTimeout = sshTimeout.value
-            let cloud = try? Stage.cloud(aws, quiet: true)
+            let cloud = try? CommandIO.cloud(aws, quiet: true)
             let instanceID = (try? SSHTarget(document: document))?.hostKeyAlias ?? ""
             let say: @Sendable (String) -> Void = { Terminal.stderr("portal-sync: \($0)") }
             options.progress = say

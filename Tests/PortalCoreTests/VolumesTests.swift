@@ -40,7 +40,8 @@ let attachedVolumeJSON = #"""
             #expect(volume.mountPoint == "/home/ubuntu/data")
             #expect(volume.createdBy == "arn:aws:sts::123456789012:user/moto")
             #expect(volume.instanceID == "i-082947029bccdad4c")
-            #expect(volume.attachments == [.init(instanceID: "i-082947029bccdad4c", device: "/dev/xvdf", state: "attached")])
+            #expect(volume.attachments == [.init(volumeID: volume.id, instanceID: "i-082947029bccdad4c", device: "/dev/xvdf",
+                                                 state: "attached")])
             #expect(volume.isInUse)
             #expect(volume.tags["project"] == "nlp")
         }

@@ -319,15 +319,19 @@ struct SpecTests {
         var document = try PortalDocument(json: input)
         #expect(document.name == "gpu")
         #expect(document.spec == first)
-        #expect(document["instance"]?["id"] == "i-0123")
+        #expect(document.instance?.id == "i-0123")
+        #expect(document.attachments == [Attachment(volumeID: "vol-1", instanceID: nil, device: "/dev/xvdf")])
         #expect(document.json == input)
 
-        document["mounts"] = [["mount_point": "/home/ubuntu/data"]]
+        document.mounts = [MountResult(volumeID: "vol-1", device: "/dev/xvdf", foundBy: "name", mountPoint: "/home/ubuntu/data",
+                                       formatted: false, filesystem: "ext4", sizeBytes: 1, filesystemBytes: 1, grown: false,
+                                       alreadyMounted: false)]
         document.spec.ssh.port = 2222
         let written = document.json
         #expect(written.objectValue?.keys == ["name", "spec", "instance", "attachments", "x-extra", "mounts"])
         #expect(written["spec"]?["ssh"]?["port"] == 2222)
         #expect(written["instance"] == input["instance"])
+        #expect(written["mounts"]?[0]?["mount_point"] == "/home/ubuntu/data")
         #expect(try PortalDocument(json: written).spec.ssh.port == 2222)
     }
 

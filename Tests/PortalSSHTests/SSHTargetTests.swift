@@ -48,21 +48,21 @@ struct SSHTargetTests {
 
     @Test("the address: public DNS by default, the public IP when there is no DNS name, or the private IP on request")
     func addressChoice() throws {
-        #expect(try SSHTarget.address(of: sampleInstance, choice: .publicDNS) == "ec2-54-1-2-3.compute-1.amazonaws.com")
+        #expect(try SSHTarget.address(of: Instance(document: sampleInstance), choice: .publicDNS) == "ec2-54-1-2-3.compute-1.amazonaws.com")
         var noDNS = sampleInstance
         noDNS["public_dns"] = ""
-        #expect(try SSHTarget.address(of: noDNS, choice: .publicDNS) == "54.1.2.3")
+        #expect(try SSHTarget.address(of: Instance(document: noDNS), choice: .publicDNS) == "54.1.2.3")
         noDNS["public_dns"] = nil
-        #expect(try SSHTarget.address(of: noDNS, choice: .publicDNS) == "54.1.2.3")
-        #expect(try SSHTarget.address(of: sampleInstance, choice: .publicIP) == "54.1.2.3")
-        #expect(try SSHTarget.address(of: sampleInstance, choice: .privateIP) == "10.0.0.7")
+        #expect(try SSHTarget.address(of: Instance(document: noDNS), choice: .publicDNS) == "54.1.2.3")
+        #expect(try SSHTarget.address(of: Instance(document: sampleInstance), choice: .publicIP) == "54.1.2.3")
+        #expect(try SSHTarget.address(of: Instance(document: sampleInstance), choice: .privateIP) == "10.0.0.7")
     }
 
     @Test("an instance without the address asked for is refused, naming it and the way out")
     func noAddress() {
         let privateOnly: JSON = ["id": "i-9", "private_ip": "10.0.0.7", "public_ip": "", "public_dns": ""]
         do {
-            _ = try SSHTarget.address(of: privateOnly, choice: .publicDNS)
+            _ = try SSHTarget.address(of: Instance(document: privateOnly), choice: .publicDNS)
             Issue.record("no error")
         } catch let failure as Failure {
             #expect(failure.message.contains("i-9 has no public DNS name nor public IP address"))

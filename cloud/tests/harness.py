@@ -34,6 +34,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until(seconds, fn, what, pause=0.05):
+    """Poll fn until it returns something true; that value. AssertionError (a test's
+    failure) after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(pause)
+
+
 def wait_http(port, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,15 +147,7 @@ class GatewayCase(unittest.TestCase):
         return GatewayCase._image
 
     def until(self, fn, timeout=10.0, what="condition"):
-        """Poll fn every 20 ms until it returns something true; that value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = fn()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                self.fail(f"timed out waiting for {what}")
-            time.sleep(0.02)
+        return wait_until(timeout, fn, what, pause=0.02)
 
 
 atexit.register(Moto.stop)

@@ -339,7 +339,7 @@ class Faults(harness.GatewayCase):
                 "InsufficientInstanceCapacity")
         self.ec2.run_instances(ImageId=self.image(), MinCount=1, MaxCount=1, InstanceType="t3.small")
         self.assertEqual(code_of(self.ec2.describe_regions)[0], "RequestLimitExceeded")
-        time.sleep(0.01)  # another mtime
+        time.sleep(0.05)  # another mtime (the file clock is coarse)
         with open(os.path.join(self.state, "faults.json")) as f:
             rules = json.load(f)["rules"]
         self.rules(*rules, {"action": "DescribeVolumes", "status": 500, "times": 1})

@@ -20,19 +20,9 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "cloud"))
 import machines  # noqa: E402
+from harness import wait_until  # noqa: E402
 
 LOCAL_CLOUD = os.path.join(REPO, "bin", "local-cloud")
-
-
-def wait_until(seconds, fn, what):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.05)
 
 
 class Names(unittest.TestCase):

@@ -20,8 +20,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "cloud"))
 import machines  # noqa: E402
 import test_machines as tm  # noqa: E402  (not its classes by name: unittest would run them twice)
-
-wait_until = tm.wait_until
+from harness import wait_until  # noqa: E402
 
 
 @unittest.skipUnless(os.geteuid() == 0, "machines need root")
@@ -103,12 +102,20 @@ class ShutdownFromInside(unittest.TestCase):
             self.assertEqual(self.instance(iid)["StateReason"]["Code"], "Client.InstanceInitiatedShutdown")
             wait_until(10, lambda: (self.record(iid) or {}).get("state") == "gone", f"{iid}'s machine gone")
 
-    def test_a_later_shutdown_waits_and_can_be_cancelled(self):
+    def test_a_later_shutdown_waits_and_can_be_cancelled_and_halt_leaves_the_instance_running(self):
         iid, m = self.launch(InstanceInitiatedShutdownBehavior="terminate")
         out = self.ssh(m, "sudo -n shutdown -h +1 && sudo -n shutdown -c && echo cancelled").stdout
         self.assertIn("cancelled", out)
+        # halt stops the operating system but not the instance, as on EC2
+        def sshd_runs():
+            names = [os.path.basename(machines.cmdline(pid).split(" ")[0]) for pid in machines.netns_pids(m["netns"])]
+            return any(name.startswith("sshd") for name in names)
+        self.assertTrue(sshd_runs())
+        self.ssh(m, "sudo -n halt", check=False)
+        wait_until(10, lambda: not sshd_runs(), "sshd ended")
         time.sleep(1)
         self.assertEqual(self.instance(iid)["State"]["Name"], "running")
+        self.assertFalse(os.path.exists(os.path.join(self.state, "instances", iid, "shutdown.json")))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCore
@@ -7,7 +6,7 @@ import PortalModel
 
 /// What every plumbing stage shares: the document on stdin, the AWS client,
 /// progress on stderr, the document on stdout.
-public enum Stage {
+public enum CommandIO {
     /// Reads the portal document a previous stage wrote. A stage that never
     /// uses SSH passes `checkFiles: false`, so that a portal can be closed
     /// from a machine without its key.

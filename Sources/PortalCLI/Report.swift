@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCore
@@ -9,14 +8,14 @@ import PortalModel
 /// any hints, then the exit status the failure carries (DESIGN.md's table).
 public enum Report {
     public static let program: String = {
-        (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "portal"
+        programName
     }()
 
     /// The message and each hint are cut at `longestLine` characters: a
     /// value pasted into a message (a huge argument or key) is never echoed
     /// whole.
     public static func error(_ message: String, hints: [String] = []) {
-        Stage.statusLine.finish()
+        CommandIO.statusLine.finish()
         let label = StatusLine.colourAllowed ? "\u{1B}[31merror\u{1B}[0m" : "error"
         // Several problems (a spec's), one a line, each labelled.
         for line in message.split(separator: "\n") {
@@ -28,7 +27,7 @@ public enum Report {
     public static let longestLine = 1000
 
     public static func warning(_ message: String) {
-        Stage.statusLine.finish()
+        CommandIO.statusLine.finish()
         let label = StatusLine.colourAllowed ? "\u{1B}[33mwarning\u{1B}[0m" : "warning"
         Terminal.stderr("\(program): \(label): \(abbreviated(message, limit: longestLine))")
     }
@@ -41,7 +40,7 @@ public enum Report {
             // Background work (an SSH connection, a tag) stops when told or
             // interrupted: let it, before the process's exit-time clean-up.
             Background<Void>.settle(within: 5)
-            Stage.statusLine.finish()
+            CommandIO.statusLine.finish()
         }
         StandardStreams.install()
         func fail(_ failure: PortalFailure) -> ExitCode {
