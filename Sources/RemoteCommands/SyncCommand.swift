@@ -27,6 +27,14 @@ public struct PortalSyncCommand: ParsableCommand {
             events from the instance where it has inotifywait (else, or with --poll, a pass every \
             "delay" seconds). Every channel begins with a full pass.
 
+            No transfer starts a remote shell: a helper started once on the instance (python3, \
+            over one SSH session; it ends with the connection) starts each transfer's remote rsync \
+            and each inotifywait directly, reached over channels forwarded through the same \
+            connection (ssh -W), which are not sessions: any number of channels work under sshd's \
+            default MaxSessions 10, and a slow shell start-up (conda init) is paid once. Without \
+            python3 or TCP forwarding on the instance, each transfer runs a remote command, as \
+            before.
+
             The trailing slash, as in rsync: a source "src/" means its contents, into the other \
             side's folder; "src" means the folder itself, as a folder in it. "recursive": false sends \
             only the files directly in the folder. Nothing is deleted on the receiving side unless the \

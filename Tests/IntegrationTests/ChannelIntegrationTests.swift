@@ -547,15 +547,8 @@ struct ChannelIntegrationTests {
         let instance = machine.path(remote)
 
         for json in [false, true] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Binaries.path("portal"))
-            process.arguments = ["channel", p.name] + (json ? ["--json"] : [])
-            process.currentDirectoryURL = p.folder
-            process.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
             let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            process.standardInput = FileHandle.nullDevice
+            let process = portalChannel(p, json: json, environment: env, output: out)
             try? FileManager.default.removeItem(atPath: instance + "/src/train.py")
             try process.run()
             let deadline = Date().addingTimeInterval(20)
