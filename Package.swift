@@ -29,10 +29,14 @@ let linked: [String: [Target.Dependency]] = [
     "portal": ["PorcelainCommands"],
 ]
 
+// Every command in one binary, dispatching on the name it is called by:
+// bin/install installs it as portal, with the plumbing names as links to it.
+let multicall = "portal-multicall"
+
 let package = Package(
     name: "portal-gun",
     platforms: [.macOS(.v13)],
-    products: (plumbing + ["portal"]).map { .executable(name: $0, targets: [$0]) },
+    products: (plumbing + ["portal"]).map { .executable(name: $0, targets: [$0]) } + [.executable(name: multicall, targets: [multicall])],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -72,6 +76,8 @@ let package = Package(
     ] + (plumbing + ["portal"]).map { name in
         .executableTarget(name: name, dependencies: linked[name]!, path: "Sources/Commands/\(name)", swiftSettings: strict)
     } + [
+        .executableTarget(name: multicall, dependencies: ["PlumbingCommands", "RemoteCommands", "PorcelainCommands"],
+                          path: "Sources/Commands/\(multicall)", swiftSettings: strict),
         .testTarget(name: "PortalBaseTests", dependencies: ["PortalBase"], swiftSettings: strict),
         .testTarget(name: "PortalAWSTests", dependencies: ["PortalAWS"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),

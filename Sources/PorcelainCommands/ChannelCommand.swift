@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -118,8 +117,8 @@ struct ChannelCommand: ParsableCommand {
 
     /// The human line for a transfer: `[12:01:33] OUT src/train.py  4.2 KB  35 ms`;
     /// a full pass that found nothing to do says the channel is in sync.
-    static func line(_ transfer: Transfer, timeZone: TimeZone = .current) -> String? {
-        let time = clock(transfer.started, timeZone: timeZone)
+    static func line(_ transfer: Transfer) -> String? {
+        let time = localClock(transfer.started)
         let direction = transfer.direction == .out ? "OUT" : "IN "
         if transfer.files == 0 && transfer.deleted == 0 {
             guard transfer.pass == .full else { return nil }
@@ -141,20 +140,12 @@ struct ChannelCommand: ParsableCommand {
         return "[\(time)] \(direction) \(what)  \(size(transfer.bytes))  \(transfer.milliseconds) ms"
     }
 
-    /// `12:01:33`, local time.
-    static func clock(_ date: Date, timeZone: TimeZone) -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "HH:mm:ss"
-        formatter.timeZone = timeZone
-        return formatter.string(from: date)
-    }
-
     /// `512 B`, `4.2 KB`, `48.1 MB` (powers of 1024).
     static func size(_ bytes: Int64) -> String {
         if bytes < 1024 { return "\(bytes) B" }
         var value = Double(bytes) / 1024
         for unit in ["KB", "MB", "GB"] {
-            if value < 1024 || unit == "GB" { return String(format: "%.1f", value) + " " + unit }
+            if value < 1024 || unit == "GB" { return cFormat("%.1f", value) + " " + unit }
             value /= 1024
         }
         return "\(bytes) B"

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -38,15 +37,12 @@ enum ExecPath {
     static var selfDirectory: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
-        return (exe as NSString).deletingLastPathComponent
+        return folder(of: exe)
     }
 
     static func find(_ command: String, arguments: [String], environment: [String: String]) -> String? {
-        for dir in directories(arguments: arguments, environment: environment) {
-            let path = dir + "/portal-" + command
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
+        guard !command.contains("/") else { return nil }
+        return findProgram("portal-" + command, path: directories(arguments: arguments, environment: environment).joined(separator: ":"))
     }
 
     /// When the first word is not a built-in command nor an option, replace
@@ -67,9 +63,7 @@ enum ExecPath {
         // An extension command is part of the toolkit, as git-foo is of git:
         // it gets the whole environment, AWS keys included (ChildEnvironment
         // is for the programs Portal Gun runs on its way, not for itself).
-        let argv = [path] + args.dropFirst()
-        var cArgs = argv.map { strdup($0) } + [nil]
-        execv(path, &cArgs)
+        replaceProcess([path] + args.dropFirst(), keepingEnvironment: true)
         Report.error("could not run '\(path)': \(String(cString: strerror(errno)))")
         exit(126)
     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -46,7 +45,7 @@ struct GCCommand: ParsableCommand {
 
     func validate() throws {
         if yes && !delete { throw ValidationError("--yes goes with --delete") }
-        for region in only where region.range(of: #"^[a-z]{2}(-[a-z]+)+-[0-9]$"#, options: .regularExpression) == nil {
+        for region in only where region.wholeMatch(of: #/[a-z]{2}(-[a-z]+)+-[0-9]/#) == nil {
             throw ValidationError("invalid region '\(region)': expected a region such as eu-west-1")
         }
     }
@@ -84,7 +83,7 @@ struct GCCommand: ParsableCommand {
                 let label = items.count == 1 ? kind.rawValue : kind.plural
                 if !yes {
                     StandardStreams.stderr("portal: delete \(items.count) \(label)? [y/N] ")
-                    guard ["y", "yes"].contains(readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "") else {
+                    guard ["y", "yes"].contains(readLine()?.trimming(\.isBlank).lowercased() ?? "") else {
                         left += items.count
                         continue
                     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -49,7 +48,7 @@ struct ListCommand: ParsableCommand {
             }
             let rows = zip(instances, costs).map { i, cost in
                 [i.portalName ?? "-", i.id, i.type, i.zone, i.state, i.uptime.map(humanDuration) ?? "-",
-                 cost?.pricePerHour.map { String(format: "%.4f", $0) } ?? "-", cost.map { dollars($0.total) } ?? "-"]
+                 cost?.pricePerHour.map { cFormat("%.4f", $0) } ?? "-", cost.map { dollars($0.total) } ?? "-"]
             } + interrupted.map { name, ending in
                 [name, ending.instanceID, "-", "-", "interrupted by AWS" + (ending.time.map { " at \($0)" } ?? ""), "-", "-", "-"]
             }

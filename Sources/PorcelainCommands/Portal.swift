@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import PortalBase
 import PortalCLI
 
 /// `portal`: the porcelain. Every built-in command is one file here, listed in

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -33,7 +32,7 @@ struct PricesCommand: ParsableCommand {
 
     func run() throws {
         try Report.run {
-            for type in types where type.range(of: #"^[a-z][a-z0-9-]*\.[a-z0-9-]+$"#, options: .regularExpression) == nil {
+            for type in types where type.wholeMatch(of: #/[a-z][a-z0-9-]*\.[a-z0-9-]+/#) == nil {
                 throw Failure("invalid instance type '\(type)': expected a family and a size, such as m5.large",
                               status: .usage)
             }
@@ -58,7 +57,7 @@ struct PricesCommand: ParsableCommand {
             guard !latest.isEmpty else { throw ExitCode(ExitStatus.failure.rawValue) }
             let rows = latest.map { point in
                 [point.instanceType, point.zone + (held[point.zone] == nil ? "" : " *"),
-                 String(format: "%.4f", point.price) + (point.price == cheapest[point.instanceType] ? " (cheapest)" : ""),
+                 cFormat("%.4f", point.price) + (point.price == cheapest[point.instanceType] ? " (cheapest)" : ""),
                  point.json["timestamp"]?.stringValue ?? ""]
             }
             Terminal.stdout(Table.render(header: ["TYPE", "ZONE", "$/HOUR", "SINCE"], rows: rows))

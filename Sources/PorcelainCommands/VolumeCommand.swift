@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -7,7 +6,7 @@ import PortalCore
 import PortalModel
 
 /// `portal volume create | list | update | delete`: the persistent EBS volumes
-/// that keep a portal's data. The logic lives in PortalCore/Volumes.swift.
+/// that keep a portal's data. The logic lives in PortalCore/Volumes.swift (and PortalModel/Volume.swift).
 struct VolumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume",
@@ -322,7 +321,7 @@ enum VolumePrompt {
             }
             // Off a terminal the answer is not echoed: show it, so that the log reads.
             if !Terminal.stdinIsTerminal { StandardStreams.stderr(line + "\n") }
-            var answer = line.trimmingCharacters(in: .whitespaces)
+            var answer = line.trimming(\.isBlank)
             if answer.isEmpty, let fallback { answer = fallback }
             do {
                 return try check(answer)

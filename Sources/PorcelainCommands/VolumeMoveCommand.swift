@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -41,7 +40,7 @@ extension VolumeCommand {
         func run() throws {
             try Report.run {
                 let id = try VolumeInput.volumeID(volumeID)
-                guard zone.range(of: #"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$"#, options: .regularExpression) != nil else {
+                guard zone.wholeMatch(of: #/[a-z]{2}(-[a-z]+)+-[0-9][a-z]/#) != nil else {
                     throw Failure("invalid availability zone '\(zone)': expected a zone such as us-east-1a", status: .usage)
                 }
                 Interruption.install()
@@ -54,7 +53,7 @@ extension VolumeCommand {
                         guard interactive else { return false }
                         CommandIO.statusLine.finish()
                         StandardStreams.stderr("\(Report.program): \(question) [y/N] ")
-                        return ["y", "yes"].contains(readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "")
+                        return ["y", "yes"].contains(readLine()?.trimming(\.isBlank).lowercased() ?? "")
                     }
                 } catch let failure as PortalFailure where failure.exitStatus == .interrupted {
                     throw Failure("interrupted: nothing was deleted", status: .interrupted,

@@ -1,4 +1,5 @@
-import Foundation
+// Over 400 lines, kept whole: `portal watch` is one loop (watch, final pass,
+// reopen) over one watcher's events, and the channels' thread it runs beside.
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -174,7 +175,7 @@ public final class PortalWatch: @unchecked Sendable {
     }
 
     static func ago(_ epoch: Double) -> String {
-        String(format: "%.1f s", max(0, Date().timeIntervalSince1970 - epoch))
+        cFormat("%.1f s", max(0, Date().timeIntervalSince1970 - epoch))
     }
 
     /// One pass of every inbound channel (portal-sync --once over them), what arrived reported.
@@ -198,7 +199,7 @@ public final class PortalWatch: @unchecked Sendable {
         options.connectTimeout = 20
         options.shouldStop = { false }
         let start = monotonic()
-        let lock = NSLock()
+        let lock = Lock()
         nonisolated(unsafe) var files = 0, bytes: Int64 = 0, errors: [String] = [], names: [String] = []
         do {
             let session = try SyncSession(document: passing, options: options)
@@ -219,9 +220,9 @@ public final class PortalWatch: @unchecked Sendable {
         }
         let seconds = monotonic() - start
         let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", …" : "")
-        loud(String(format: "final pass of %d inbound channel%@: %d file%@ (%lld bytes) arrived%@ in %.1f s; %.1f s after the notice reached here",
-                    inbound.count, inbound.count == 1 ? "" : "s", files, files == 1 ? "" : "s", bytes,
-                    shown.isEmpty ? "" : " (\(shown))", seconds, monotonic() - since))
+        loud("final pass of \(inbound.count) inbound channel\(inbound.count == 1 ? "" : "s"): "
+             + "\(files) file\(files == 1 ? "" : "s") (\(bytes) bytes) arrived\(shown.isEmpty ? "" : " (\(shown))")"
+             + cFormat(" in %.1f s; %.1f s after the notice reached here", seconds, monotonic() - since))
         for error in errors { say("final pass: \(error)") }
     }
 
@@ -247,8 +248,8 @@ public final class PortalWatch: @unchecked Sendable {
             do {
                 try waitForVolumes(wanted.spec)
                 let instance = try open(wanted, deadline: previous.deadline)
-                loud(String(format: "portal '%@' reopened: %@ (%@), running again %.1f s after the reopen began",
-                            document.name, instance.id, type, monotonic() - started))
+                loud("portal '\(document.name)' reopened: \(instance.id) (\(type)), running again "
+                     + cFormat("%.1f s after the reopen began", monotonic() - started))
                 return instance
             } catch let error as PortalFailure where error.exitStatus == .interrupted {
                 throw error
@@ -321,7 +322,7 @@ public final class PortalWatch: @unchecked Sendable {
 final class ChannelThread: @unchecked Sendable {
     let document: PortalDocument
     let say: @Sendable (String) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopped = false
     private let done = DispatchSemaphore(value: 0)
     private var running = false
@@ -334,7 +335,7 @@ final class ChannelThread: @unchecked Sendable {
 
     func start() {
         running = true
-        let thread = Thread { [self] in
+        detachThread { [self] in
             var options = SyncOptions()
             options.shouldStop = { [self] in lock.withLock { stopped } || Interruption.requested }
             options.progress = say
@@ -351,7 +352,6 @@ final class ChannelThread: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.start()
     }
 
     /// Stops the channels and waits for their transfers in flight to end.
@@ -374,7 +374,7 @@ public final class NoticeFollower: @unchecked Sendable {
     let cloud: PortalCloud
     let say: @Sendable (String) -> Void
     let loud: @Sendable (String) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopped = false
     private let done = DispatchSemaphore(value: 0)
 
@@ -390,10 +390,10 @@ public final class NoticeFollower: @unchecked Sendable {
     var isStopped: Bool { lock.withLock { stopped } || Interruption.requested }
 
     public func start() {
-        Thread { [self] in
+        detachThread { [self] in
             follow()
             done.signal()
-        }.start()
+        }
     }
 
     /// Stops following and waits for the thread (a final pass in flight ends first).

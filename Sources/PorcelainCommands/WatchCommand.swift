@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore
@@ -60,11 +59,7 @@ struct WatchCommand: ParsableCommand {
             options.reopen = reopen
             options.sshTimeout = sshTimeout
             let quiet = output.quiet
-            let stamp: @Sendable () -> String = {
-                let formatter = DateFormatter()
-                formatter.dateFormat = "HH:mm:ss.SSS"
-                return formatter.string(from: Date())
-            }
+            let stamp: @Sendable () -> String = { localClock(Date(), milliseconds: true) }
             let watch = PortalWatch(
                 document: document, cloud: cloud, options: options,
                 say: { line in if !quiet { Terminal.stderr("portal: [\(stamp())] \(line)") } },

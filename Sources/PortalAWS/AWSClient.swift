@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// An error AWS answered with: its code, message and request id, kept as AWS
@@ -76,12 +75,10 @@ public struct AWSError: PortalFailure, Equatable {
             s.split(whereSeparator: { $0.isWhitespace || $0.unicodeScalars.allSatisfy { $0.properties.generalCategory == .control } })
                 .joined(separator: " ")
         }
-        if let open = text.range(of: "<title>", options: .caseInsensitive),
-            let close = text.range(of: "</title>", options: .caseInsensitive, range: open.upperBound..<text.endIndex)
-        {
-            return "an HTML page, not an AWS answer: '\(abbreviated(oneLine(text[open.upperBound..<close.lowerBound]), limit: 100))'"
+        if let title = text.firstMatch(of: #/(?is)<title>(.*?)</title>/#) {
+            return "an HTML page, not an AWS answer: '\(abbreviated(oneLine(title.1), limit: 100))'"
         }
-        if text.range(of: "<html", options: .caseInsensitive) != nil {
+        if text.firstMatch(of: #/(?i)<html/#) != nil {
             return "an HTML page of \(body.count) bytes, not an AWS answer"
         }
         let first = text.split(whereSeparator: \.isNewline).first { !$0.allSatisfy(\.isWhitespace) } ?? ""
@@ -97,7 +94,7 @@ public final class AWSClient: @unchecked Sendable {
     // touched only while `lock` is held; an HTTP client (one curl handle) is
     // used by one call at a time, taken from and returned to the pool.
     public let configuration: AWSConfiguration
-    let lock = NSLock()
+    let lock = Lock()
     private var idle: [HTTPClient]
     private var _requestCount = 0
     private var _connectionsCreated = 0
@@ -151,7 +148,7 @@ public final class AWSClient: @unchecked Sendable {
             sleep: { Interruption.sleep($0) },
             classify: AWSClient.classify,
             onRetry: { [trace] attempt, delay, error in
-                trace?("retrying \(action) in \(String(format: "%.2f", delay)) s after: \(error)")
+                trace?("retrying \(action) in \(cFormat("%.2f", delay)) s after: \(error)")
             }
         ) { _ in
             try Interruption.check()

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 extension AWSClient {
@@ -12,7 +11,7 @@ extension AWSClient {
     public func callerARN() throws -> String {
         let environment = ProcessInfo.processInfo.environment
         let useCache = environment["PORTAL_NO_CACHE"] != "1"
-        let home = environment["HOME"] ?? NSHomeDirectory()
+        let home = environment["HOME"] ?? passwdHomeDirectory()
         let cacheDirectory = (environment["XDG_CACHE_HOME"] ?? home + "/.cache") + "/portal-gun/identity"
         let key = Crypto.sha256(Array("\(configuration.credentials.accessKeyId)\n\(configuration.endpoint(for: "sts"))".utf8)).hex
         let file = cacheDirectory + "/" + key

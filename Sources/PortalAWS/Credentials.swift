@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// An access key, its secret and an optional session token. Its description
@@ -63,7 +62,7 @@ public struct ConfigurationResolver {
         self.regionOption = region
     }
 
-    var home: String { environment["HOME"] ?? NSHomeDirectory() }
+    var home: String { environment["HOME"] ?? passwdHomeDirectory() }
 
     func expand(_ path: String) -> String {
         path.hasPrefix("~/") ? home + path.dropFirst(1) : path
@@ -191,7 +190,7 @@ public struct ConfigurationResolver {
             throw Failure("\(where_) printed no AccessKeyId and SecretAccessKey", status: .permission)
         }
         if let expiration = object["Expiration"]?.stringValue,
-            let date = ISO8601DateFormatter().date(from: expiration), date < Date()
+            let date = parseISO8601(expiration), date < Date()
         {
             throw Failure("\(where_) returned credentials that expired at \(expiration)", status: .permission)
         }
@@ -289,7 +288,7 @@ struct INIFile {
         var current: String?
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             if rawLine.first == " " || rawLine.first == "\t" { continue }  // nested sub-section value
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            let line = rawLine.trimming(\.isBlank)
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {
                 let name = line.dropFirst().dropLast().split(separator: " ", omittingEmptySubsequences: true)
@@ -299,8 +298,8 @@ struct INIFile {
                 continue
             }
             guard let current, let eq = line.firstIndex(of: "=") else { continue }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let key = line[..<eq].trimming(\.isBlank).lowercased()
+            let value = line[line.index(after: eq)...].trimming(\.isBlank)
             sections[current]?[key] = value
         }
     }

@@ -1,6 +1,5 @@
 import CCurl
 import CCurlShim
-import Foundation
 import PortalBase
 
 /// An HTTP response: the final response's status, headers in the order they
@@ -123,7 +122,7 @@ public final class HTTPClient: @unchecked Sendable {
 
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
-    private let lock = NSLock()
+    private let lock = Lock()
     private var _trace: (@Sendable (String) -> Void)?
     private var _connectionsOpened = 0
 
@@ -338,7 +337,7 @@ private final class ResponseCollector {
     /// with white space continues the previous header, the empty line ends.
     func headerLine(_ raw: String) {
         // (Not `Character` by `Character`: "\r\n" is one Character.)
-        let line = raw.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n"))
+        let line = raw.trimming(\.isNewline)
         if line.hasPrefix("HTTP/") {
             headers = []
             body = []
@@ -346,12 +345,12 @@ private final class ResponseCollector {
         }
         guard !line.isEmpty else { return }
         if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
-            headers[headers.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
+            headers[headers.count - 1].value += " " + line.trimming(\.isBlank)
             return
         }
         guard let colon = line.firstIndex(of: ":") else { return }
         let name = String(line[..<colon])
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let value = line[line.index(after: colon)...].trimming(\.isBlank)
         headers.append(HTTPRequest.Header(name, value))
     }
 }

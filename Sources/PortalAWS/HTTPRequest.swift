@@ -45,7 +45,7 @@ public struct URLParts: Equatable, Sendable {
 
     public init(_ url: String) {
         var rest = Substring(url)
-        if let range = rest.range(of: "://") {
+        if let range = rest.firstRange(of: "://") {
             scheme = String(rest[..<range.lowerBound]).lowercased()
             rest = rest[range.upperBound...]
         } else {

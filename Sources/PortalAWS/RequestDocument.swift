@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// The HTTP request document that `portal-sign` reads and writes:

@@ -1,4 +1,4 @@
-import Foundation
+import PortalBase
 
 /// Why a failed attempt may be tried again, or not; the retry quota charges
 /// a timeout more than the others.
@@ -106,7 +106,7 @@ public final class RetryQuota: @unchecked Sendable {
     /// The most tokens the bucket holds; it starts full.
     public let capacity: Int
     private var tokens: Int
-    private let lock = NSLock()
+    private let lock = Lock()
 
     public init(capacity: Int = RetryQuota.defaultCapacity) {
         self.capacity = capacity
@@ -150,7 +150,7 @@ public func withRetries<T>(
     policy: RetryPolicy = RetryPolicy(),
     quota: RetryQuota,
     random: () -> Double = { Double.random(in: 0..<1) },
-    sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) },
+    sleep: (Double) -> Void = { sleep(seconds: $0) },
     classify: (Error) -> RetryClass = RetryPolicy.classify,
     onRetry: ((_ attempt: Int, _ delay: Double, _ error: Error) -> Void)? = nil,
     _ body: (_ attempt: Int) throws -> T

@@ -1,4 +1,4 @@
-import Foundation
+import PortalBase
 
 /// AWS Signature Version 4, in the stages the AWS document names: canonical
 /// request, string to sign, signing key, signature. Every stage is a pure

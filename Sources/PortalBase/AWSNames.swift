@@ -1,4 +1,3 @@
-import Foundation
 
 /// What may go into a URL or a host name, checked as the AWS SDKs check it
 /// before anything is sent: a value from the command line, the environment or

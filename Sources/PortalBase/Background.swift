@@ -1,4 +1,3 @@
-import Foundation
 
 /// A value computed on a thread of its own; `value()` waits for it (and
 /// gives up with exit 130 on Ctrl-C).
@@ -8,7 +7,7 @@ public final class Background<T>: @unchecked Sendable {  // `result` guarded by 
 
     public init(_ body: @escaping @Sendable () throws -> T) {
         backgroundRunning.add(1)
-        Thread.detachNewThread { [self] in
+        detachThread { [self] in
             result = Result { try body() }
             done.signal()
             backgroundRunning.add(-1)
@@ -41,7 +40,7 @@ public final class Background<T>: @unchecked Sendable {  // `result` guarded by 
 
 /// A flag one thread sets and others read.
 public final class StopFlag: @unchecked Sendable {  // `value` guarded by `lock`
-    private let lock = NSLock()
+    private let lock = Lock()
     private var value = false
     public init() {}
     public func set() { lock.withLock { value = true } }
@@ -50,7 +49,7 @@ public final class StopFlag: @unchecked Sendable {  // `value` guarded by `lock`
 
 /// How many background bodies run now (see `Background.settle`).
 final class RunningCount: @unchecked Sendable {  // `count` guarded by `lock`
-    private let lock = NSLock()
+    private let lock = Lock()
     private var count = 0
     func add(_ n: Int) { lock.withLock { count += n } }
     var value: Int { lock.withLock { count } }

@@ -1,4 +1,3 @@
-import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -29,12 +28,14 @@ public enum ChildEnvironment {
 }
 
 /// Replaces this process with `arguments[0]` (an absolute path), with the
-/// child environment and SIGPIPE back to its default; returns only on failure
-/// (errno says why).
-public func replaceProcess(_ arguments: [String]) {
+/// child environment (or, `keepingEnvironment`, this process's whole one)
+/// and SIGPIPE back to its default; returns only on failure (errno says why).
+public func replaceProcess(_ arguments: [String], keepingEnvironment: Bool = false) {
     signal(SIGPIPE, SIG_DFL)
+    let environment = ProcessInfo.processInfo.environment
+    let entries = keepingEnvironment ? environment.map { "\($0.key)=\($0.value)" }.sorted() : ChildEnvironment.entries(environment)
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    var envp: [UnsafeMutablePointer<CChar>?] = ChildEnvironment.entries().map { strdup($0) } + [nil]
+    var envp: [UnsafeMutablePointer<CChar>?] = entries.map { strdup($0) } + [nil]
     execve(arguments[0], &argv, &envp)
     let saved = errno
     for pointer in argv + envp { free(pointer) }
@@ -49,7 +50,7 @@ public func replaceProcess(_ arguments: [String]) {
 /// child process of Portal Gun is started here, with `ChildEnvironment`.
 public final class Child: @unchecked Sendable {
     public let pid: pid_t
-    private static let spawnLock = NSLock()
+    private static let spawnLock = Lock()
     private var outFD: Int32
     private var errFD: Int32
     private var inFD: Int32
@@ -139,7 +140,7 @@ public final class Child: @unchecked Sendable {
         let fd = inFD
         inFD = -1
         guard fd >= 0 else { return }
-        Thread.detachNewThread {
+        detachThread {
             var offset = 0
             while offset < bytes.count {
                 let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

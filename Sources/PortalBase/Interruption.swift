@@ -1,4 +1,3 @@
-import Foundation
 
 /// Ctrl-C and SIGTERM as a flag that long waits poll, so that an interrupted
 /// command can clean up (cancel the spot request, terminate the instance)
@@ -58,7 +57,7 @@ public enum Interruption {
     /// it. A second Ctrl-C meanwhile exits at once (130) after printing
     /// `stillRunning` (what is left, and how to end it) on stderr.
     public static func cleaningUp<T>(stillRunning: String, _ body: () throws -> T) rethrows -> T {
-        let program = (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "portal"
+        let program = programName
         let text = strdup("\n\(program): interrupted again: \(stillRunning)\n")
         let previous = (farewell, farewellLength)
         farewellLength = text.map { strlen($0) } ?? 0
@@ -79,7 +78,7 @@ public enum Interruption {
         while !cutsShort {
             let left = end.timeIntervalSinceNow
             if left <= 0 { return }
-            Thread.sleep(forTimeInterval: min(left, 0.05))
+            PortalBase.sleep(seconds: min(left, 0.05))
         }
     }
 }

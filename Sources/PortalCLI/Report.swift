@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCore
@@ -9,7 +8,7 @@ import PortalModel
 /// any hints, then the exit status the failure carries (DESIGN.md's table).
 public enum Report {
     public static let program: String = {
-        (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "portal"
+        programName
     }()
 
     /// The message and each hint are cut at `longestLine` characters: a

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// Progress on stderr, as people like it: on a terminal, one status line that
@@ -7,12 +6,12 @@ import PortalBase
 /// of state. Colour only on a terminal, and never with NO_COLOR set.
 public final class StatusLine: @unchecked Sendable {
     // Unchecked: every mutable field is touched only while `lock` is held.
-    private let lock = NSLock()
+    private let lock = Lock()
     private let started = Date()
     private let program: String
     private let interactive: Bool
     private var current: String?
-    private var ticker: Thread?
+    private var ticking = false
 
     public init(program: String, interactive: Bool = Terminal.stderrIsTerminal) {
         self.program = program
@@ -33,12 +32,11 @@ public final class StatusLine: @unchecked Sendable {
         lock.withLock {
             current = message
             draw()
-            if ticker == nil {
-                let thread = Thread { [weak self] in
-                    while let self, self.tick() { Thread.sleep(forTimeInterval: 0.25) }
+            if !ticking {
+                ticking = true
+                detachThread { [weak self] in
+                    while let self, self.tick() { sleep(seconds: 0.25) }
                 }
-                ticker = thread
-                thread.start()
             }
         }
     }
@@ -53,7 +51,7 @@ public final class StatusLine: @unchecked Sendable {
 
     private func tick() -> Bool {
         lock.withLock {
-            guard current != nil else { ticker = nil; return false }
+            guard current != nil else { ticking = false; return false }
             draw()
             return true
         }
@@ -61,7 +59,7 @@ public final class StatusLine: @unchecked Sendable {
 
     private func draw() {
         guard let current else { return }
-        let elapsed = String(format: "%5.1fs", Date().timeIntervalSince(started))
+        let elapsed = cFormat("%5.1fs", Date().timeIntervalSince(started))
         let width = Terminal.columns
         var line = "[\(elapsed)] \(current)"
         if line.count > width - 1 { line = String(line.prefix(max(10, width - 2))) + "…" }

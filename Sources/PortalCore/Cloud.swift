@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -10,7 +9,7 @@ public final class PortalCloud: @unchecked Sendable {
     // Unchecked: `arn` is written once under `lock`; the rest is immutable.
     public let client: AWSClient
     public let progress: ProgressLog
-    private let lock = NSLock()
+    private let lock = Lock()
     private var arn: String?
 
     public init(client: AWSClient, progress: ProgressLog = .silent) {
@@ -34,7 +33,7 @@ public final class PortalCloud: @unchecked Sendable {
     /// connection of its own) and returns the results in order; the first
     /// error is thrown once all are done.
     func concurrently<T: Sendable, R>(_ items: [T], _ body: @Sendable (T) throws -> R) throws -> [R] {
-        let lock = NSLock()
+        let lock = Lock()
         nonisolated(unsafe) var results = [Result<R, Error>?](repeating: nil, count: items.count)
         DispatchQueue.concurrentPerform(iterations: items.count) { i in
             let result = Result { try body(items[i]) }
@@ -138,7 +137,7 @@ extension PortalCloud {
     /// cloud-init prints the host key fingerprints; nil when there is none or
     /// it cannot be read (then host keys are trusted on first use).
     public func consoleOutput(instanceID: String) -> String? {
-        guard instanceID.hasPrefix("i-"),
+        guard InstanceID.isValid(instanceID),
             let answer = try? ec2("GetConsoleOutput", [("InstanceId", instanceID)]),
             let encoded = answer["output"]?.stringValue, !encoded.isEmpty
         else { return nil }

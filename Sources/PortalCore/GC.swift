@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -57,7 +56,7 @@ public struct GarbageCollector: Sendable {
     /// Everything of yours in these regions, looked at all at once. A region
     /// that cannot be read is reported in `failures`, not fatal.
     public func scan(regions: [String], now: Date = Date()) -> (found: [Leftover], failures: [(String, Error)]) {
-        let lock = NSLock()
+        let lock = Lock()
         nonisolated(unsafe) var found: [Leftover] = []
         nonisolated(unsafe) var failures: [(String, Error)] = []
         // Threads of its own, not concurrentPerform's one per core: the work is waiting on AWS.
@@ -65,7 +64,7 @@ public struct GarbageCollector: Sendable {
         let group = DispatchGroup()
         for _ in 0..<min(regions.count, 16) {
             group.enter()
-            Thread.detachNewThread {
+            detachThread {
                 while let region = lock.withLock({ () -> String? in
                     defer { next += 1 }
                     return next < regions.count ? regions[next] : nil

@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -26,7 +25,7 @@ public struct SpotPrice: Equatable, Sendable {
         guard let type = item["instanceType"]?.stringValue, let zone = item["availabilityZone"]?.stringValue,
             let text = item["spotPrice"]?.stringValue ?? item["spotPrice"]?.intValue.map({ String($0) }),
             let price = Double(text), let stamp = item["timestamp"]?.stringValue,
-            let timestamp = ISO8601DateFormatter.ec2.date(from: stamp) ?? ISO8601DateFormatter().date(from: stamp)
+            let timestamp = parseISO8601(stamp)
         else { return nil }
         self.init(instanceType: type, zone: zone, product: item["productDescription"]?.stringValue ?? "",
                   price: price, timestamp: timestamp)
@@ -34,7 +33,7 @@ public struct SpotPrice: Equatable, Sendable {
 
     public var json: JSON {
         ["instance_type": .string(instanceType), "zone": .string(zone), "product": .string(product),
-         "price": .double(price), "timestamp": .string(ISO8601DateFormatter.ec2.string(from: timestamp))]
+         "price": .double(price), "timestamp": .string(iso8601(timestamp))]
     }
 }
 
@@ -57,8 +56,8 @@ public struct SpotPrices: Sendable {
         var parameters = QueryParameters([("ProductDescription.1", SpotPrices.product)])
         for (i, type) in types.enumerated() { parameters.pairs.append(("InstanceType.\(i + 1)", type)) }
         if let zone { parameters.pairs.append(("AvailabilityZone", zone)) }
-        parameters.pairs += [("StartTime", ISO8601DateFormatter.ec2.string(from: start)),
-                             ("EndTime", ISO8601DateFormatter.ec2.string(from: end))]
+        parameters.pairs += [("StartTime", iso8601(start)),
+                             ("EndTime", iso8601(end))]
         var prices: [SpotPrice] = []
         var token: String?
         repeat {
@@ -147,7 +146,7 @@ public struct CostEstimate: Equatable, Sendable {
 extension PortalCloud {
     /// The instance's cost since launch (nil when its launch time is unknown).
     public func costSoFar(_ instance: Instance, now: Date = Date()) throws -> CostEstimate? {
-        guard let launch = instance.launchTime.flatMap({ ISO8601DateFormatter.ec2.date(from: $0) }) else { return nil }
+        guard let launch = instance.launchTime.flatMap(parseISO8601) else { return nil }
         let history = try SpotPrices(client: client).history(types: [instance.type], zone: instance.zone,
                                                              from: launch, to: now)
         return CostEstimate.integrate(history, from: launch, to: now)

@@ -1,4 +1,5 @@
-import Foundation
+import PortalBase
+import PortalModel
 
 /// What storage costs: the one table of EBS prices Portal Gun uses, for the
 /// monthly cost of volumes and snapshots (`portal info`, `portal gc`).
@@ -87,12 +88,12 @@ public enum EBSPricing {
 }
 
 /// `$0.0110/h`: a price per hour, to the digits AWS gives.
-public func perHour(_ price: Double) -> String { String(format: "$%.4f/h", price) }
+public func perHour(_ price: Double) -> String { cFormat("$%.4f/h", price) }
 
 /// `$1.23`, `$0.0042`: dollars with the digits that matter.
 public func dollars(_ amount: Double) -> String {
     if amount == 0 { return "$0" }
-    if amount < 0.01 { return String(format: "$%.4f", amount) }
-    if amount < 100 { return String(format: "$%.2f", amount) }
-    return String(format: "$%.0f", amount)
+    if amount < 0.01 { return cFormat("$%.4f", amount) }
+    if amount < 100 { return cFormat("$%.2f", amount) }
+    return cFormat("$%.0f", amount)
 }

@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -134,17 +133,9 @@ extension PortalCloud {
 
 extension Ending {
     /// `2026-12-01T22:00:00Z`.
-    public static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
+    public static func iso(_ date: Date) -> String { iso8601(date, fractional: false) }
 
-    public static func date(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text) ?? ISO8601DateFormatter.ec2.date(from: text)
-    }
+    public static func date(_ text: String) -> Date? { parseISO8601(text) }
 }
 
 extension Instance {

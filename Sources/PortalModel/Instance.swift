@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// An EC2 instance as the portal document carries it under `"instance"`.
@@ -88,21 +87,12 @@ public struct Instance: Equatable, Sendable {
 
     /// Seconds since launch, when the launch time is known.
     public var uptime: TimeInterval? {
-        guard let launchTime, let date = ISO8601DateFormatter.ec2.date(from: launchTime) else { return nil }
+        guard let launchTime, let date = parseISO8601(launchTime) else { return nil }
         return Date().timeIntervalSince(date)
     }
 
     /// Live: not yet, or no longer, on its way out.
     public static let liveStates = ["pending", "running", "stopping", "stopped"]
-}
-
-extension ISO8601DateFormatter {
-    /// EC2's timestamps: `2018-05-08T16:46:19.000Z`.
-    nonisolated(unsafe) public static let ec2: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
 }
 
 /// Every instance of a DescribeInstances answer (all reservations).

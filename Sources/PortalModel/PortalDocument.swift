@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// The JSON object the plumbing passes along: `{"name": NAME, "spec": {…}}`,
@@ -273,11 +272,11 @@ extension PortalDocument {
     public static func fromSpecFile(_ path: String, name: String? = nil, strict: Bool = false,
                                     home: String? = nil, checkFiles: Bool = true,
                                     filesWarn: Bool = false) throws -> (document: PortalDocument, warnings: [String]) {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
             throw SpecError(file: path, problems: ["no such file"])
         }
-        if isFolder.boolValue { throw SpecError(file: path, problems: ["is a folder, not a spec file"]) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw SpecError(file: path, problems: ["is a folder, not a spec file"]) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SpecError(file: path, problems: ["cannot be read"])
         }

@@ -1,4 +1,4 @@
-import Foundation
+import PortalBase
 
 /// A server's public host key: its algorithm name and the key blob as SSH
 /// encodes it (the base64 part of a known_hosts or `.pub` line, decoded).
@@ -29,7 +29,7 @@ public struct HostKey: Equatable, Hashable, Sendable {
 
     public static func fingerprint(of blob: [UInt8]) -> String {
         let digest = Data(SHA256.hash(blob)).base64EncodedString()
-        return "SHA256:" + digest.replacingOccurrences(of: "=", with: "")
+        return "SHA256:" + digest.replacing("=", with: "")
     }
 
     /// `ED25519`, `ECDSA`, `RSA`, `DSA`: the label cloud-init and `ssh-keygen -l`
@@ -94,16 +94,16 @@ public struct ConsoleHostKeys: Equatable, Sendable {
         }
         var block: String?
         for rawLine in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" }) {
-            var line = String(rawLine).trimmingCharacters(in: .whitespaces)
+            var line = String(rawLine).trimming(\.isBlank)
             // Console lines may carry a prefix: "ec2: ", "[   12.3] cloud-init[812]: ".
-            if let start = line.range(of: "-----") {
+            if let start = line.firstRange(of: "-----") {
                 let marker = String(line[start.lowerBound...])
                 if marker.hasPrefix("-----BEGIN SSH HOST KEY ") { block = marker; continue }
                 if marker.hasPrefix("-----END SSH HOST KEY ") { block = nil; continue }
             }
             guard let current = block else { continue }
             if current.contains("FINGERPRINTS") {
-                if let index = line.range(of: "SHA256:") ?? ConsoleHostKeys.md5Range(in: line) {
+                if let index = line.firstRange(of: "SHA256:") ?? ConsoleHostKeys.md5Range(in: line) {
                     line = String(line[index.lowerBound...])
                     let fields = line.split(separator: " ").map(String.init)
                     var label = ""
@@ -124,7 +124,7 @@ public struct ConsoleHostKeys: Equatable, Sendable {
     }
 
     private static func md5Range(in line: String) -> Range<String.Index>? {
-        line.range(of: #"\b[0-9a-f]{2}(:[0-9a-f]{2}){15}\b"#, options: .regularExpression)
+        line.firstRange(of: #/\b[0-9a-f]{2}(:[0-9a-f]{2}){15}\b/#)
     }
 
     public enum Verdict: Equatable, Sendable {

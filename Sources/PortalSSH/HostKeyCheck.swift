@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// How a host key came to be trusted.

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// What a private key file is, read without its passphrase: the key type and
@@ -30,7 +29,7 @@ public struct IdentityFile: Equatable, Sendable {
 
     /// Inspects a key's text; nil when it is not a private key.
     public static func inspect(_ text: String, path: String = "") -> IdentityFile? {
-        guard let begin = text.range(of: "-----BEGIN "), let close = text.range(of: "-----", range: begin.upperBound..<text.endIndex) else {
+        guard let begin = text.firstRange(of: "-----BEGIN "), let close = text[begin.upperBound...].firstRange(of: "-----") else {
             return nil
         }
         let label = String(text[begin.upperBound..<close.lowerBound])
@@ -54,7 +53,7 @@ public struct IdentityFile: Equatable, Sendable {
     /// The base64 body of the first PEM block, decoded (header lines such as `Proc-Type:` skipped).
     private static func pemBody(_ text: String, after start: String.Index) -> [UInt8]? {
         let rest = text[start...]
-        let end = rest.range(of: "-----END ")?.lowerBound ?? rest.endIndex
+        let end = rest.firstRange(of: "-----END ")?.lowerBound ?? rest.endIndex
         let lines = rest[..<end].split(whereSeparator: \.isNewline).filter { !$0.contains(":") }
         return Data(base64Encoded: lines.joined().filter { !$0.isWhitespace }).map(Array.init)
     }

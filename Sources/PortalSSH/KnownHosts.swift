@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 /// Portal Gun's own known_hosts file, in OpenSSH's format, with one
@@ -19,7 +18,7 @@ public struct KnownHosts: Sendable {
     /// `PORTAL_KNOWN_HOSTS`, else `~/.portal-gun/known_hosts`.
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let path = environment["PORTAL_KNOWN_HOSTS"], !path.isEmpty { return path }
-        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? passwdHomeDirectory()
         return home + "/.portal-gun/known_hosts"
     }
 
@@ -41,11 +40,11 @@ public struct KnownHosts: Sendable {
     static func parse(_ text: String, host: String) -> [HostKey] {
         var keys: [HostKey] = []
         for line in text.split(separator: "\n") {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimming(\.isBlank)
             if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix("@") || trimmed.hasPrefix("|") { continue }
             guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) else { continue }
             let patterns = trimmed[..<space].split(separator: ",").map(String.init)
-            guard patterns.contains(host), let key = HostKey(line: String(trimmed[space...]).trimmingCharacters(in: .whitespaces)) else {
+            guard patterns.contains(host), let key = HostKey(line: String(trimmed[space...]).trimming(\.isBlank)) else {
                 continue
             }
             keys.append(key)
@@ -62,13 +61,12 @@ public struct KnownHosts: Sendable {
     /// (0700) as needed. The append is one write under an exclusive lock, so
     /// that concurrent connections never interleave lines.
     public func add(host: String, key: HostKey, comment: String? = nil) throws {
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = PortalBase.folder(of: path)
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             do {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try makeFolders(folder, mode: 0o700)
             } catch {
-                throw Failure("'\(folder)': cannot create the folder for known hosts: \(error.localizedDescription)")
+                throw Failure("'\(folder)': cannot create the folder for known hosts: \(error.message)")
             }
         }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)

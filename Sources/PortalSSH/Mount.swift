@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -14,8 +13,7 @@ extension PortalSpec.PersistentVolume {
         return try document.requireAttachments().enumerated().map { index, attachment in
             let path = "<stdin>: \(DocumentKey.attachments)[\(index)]"
             let volumeID = attachment.volumeID
-            guard volumeID.hasPrefix("vol-"), volumeID.count > 4,
-                  volumeID.dropFirst(4).allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            guard VolumeID.isValid(volumeID) else {
                 throw Failure("\(path).\(DocumentKey.volumeID): expected a volume id (vol-0123abcd…), found \(JSON.string(volumeID).shortDescription)",
                               status: .dataError)
             }
@@ -50,7 +48,7 @@ public func mount(_ request: MountRequest, session: SSHSession, owner: String, g
     let result = try session.run(mountCommand(request, owner: owner, group: group, options: options), holdStdin: true)
     let values = MountScript.parse(result.stdoutText)
     guard result.status == 0 else {
-        let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let stderr = result.stderrText.trimming()
         if let message = MountScript.errorMessage(result.stdoutText) {
             throw Failure("\(request.volumeID): \(message)", status: result.status == 4 ? .temporary : .failure)
         }

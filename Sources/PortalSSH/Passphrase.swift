@@ -1,4 +1,4 @@
-import Foundation
+import PortalBase
 
 /// Asks for a key's passphrase on the controlling terminal (`/dev/tty`, echo
 /// off), never through arguments or the environment. Nil when there is no

@@ -1,6 +1,7 @@
+// Over 400 lines, kept whole: one class over one libssh2 session (connecting,
+// authentication, commands on its channels), whose private state every part uses.
 import CSSH2Shim
 import CSSH2
-import Foundation
 import PortalBase
 
 #if canImport(Glibc)
@@ -64,7 +65,7 @@ public struct SSHStatistics: Sendable, Equatable {
             + "connect \(seconds(connectSeconds)), auth \(seconds(authSeconds)), commands \(seconds(commandSeconds))"
     }
 
-    private func seconds(_ value: Double) -> String { String(format: "%.3f s", value) }
+    private func seconds(_ value: Double) -> String { cFormat("%.3f s", value) }
 }
 
 /// libssh2_init, once per process, before the first session (a global `let`

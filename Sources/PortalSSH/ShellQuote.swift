@@ -17,7 +17,7 @@ public enum Shell {
 
     private static func quote(_ word: String, allowingEquals: Bool) -> String {
         if !word.isEmpty, word.unicodeScalars.allSatisfy({ isPlain($0) || (allowingEquals && $0 == "=") }) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+        return "'" + word.replacing("'", with: #"'\''"#) + "'"
     }
 
     private static func isPlain(_ scalar: Unicode.Scalar) -> Bool {

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -61,7 +60,7 @@ public struct WatcherInstall: Sendable {
 
     var conf: String {
         let values: [(String, String)] = [
-            ("interval", String(format: "%g", interval)), ("hook_seconds", String(Int(hookSeconds.rounded(.up)))),
+            ("interval", cFormat("%g", interval)), ("hook_seconds", String(Int(hookSeconds.rounded(.up)))),
             ("idle_seconds", String(idleSeconds)), ("warn_seconds", String(warnSeconds)), ("user", user),
             ("session", SpotMarket.runSession), ("shutdown_command", shutdownCommand), ("wall_command", wallCommand),
             ("sessions", sessions),
@@ -140,7 +139,7 @@ public struct WatcherInstall: Sendable {
     public func install(session: SSHSession) throws -> [String: String] {
         let result = try session.run(WatcherInstall.rootShell, stdin: Array(script.utf8))
         guard result.status == 0 else {
-            let why = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let why = result.stderrText.trimming()
             throw Failure("cannot install the watcher on the instance (exit \(result.status)): \(why)",
                           hints: why.contains("sudo") ? ["the remote user needs passwordless sudo, as 'ubuntu' has on Ubuntu's AMIs"] : [])
         }

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 import PortalSSH
@@ -41,14 +40,17 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
     /// The remote command: waits for events under the remote folder and
     /// prints one line per event, `E EVENTS PATH`, after inotifywait's own
     /// `Watches established.`. It ends when the connection closes (its stdin
-    /// reaches end of file), leaving nothing running on the instance. Exit 3:
-    /// the folder is not there (yet).
+    /// reaches end of file), leaving nothing running on the instance. Exit 3
+    /// and `missingLine` (the relay passes no exit status): the folder is not
+    /// there (yet).
     static func watchCommand(root: String, recursive: Bool) -> String {
         let events = "close_write,moved_to,moved_from,create,delete,attrib,delete_self,move_self"
-        return "r=\(Shell.quote(root)); [ -e \"$r\" ] || exit 3; exec 3<&0; "
+        return "r=\(Shell.quote(root)); [ -e \"$r\" ] || { echo \(missingLine); exit 3; }; exec 3<&0; "
             + "(cat <&3 >/dev/null 2>&1; kill $$ 2>/dev/null) >/dev/null 2>&1 & "
             + "exec inotifywait -m\(recursive ? " -r" : "") -e \(events) --format 'E %e %w%f' -- \"$r\" 2>&1 3<&-"
     }
+
+    static let missingLine = "portal-sync:no-such-folder"
 
     /// An event line of `watchCommand` as a change and a name relative to the root.
     static func parseEvent(_ line: String, root: String) -> (WatchChange, String)? {
@@ -87,7 +89,7 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
         while !stopped {
             let child: Child
             do {
-                child = try Child(transport.command(Self.watchCommand(root: source.root, recursive: channel.recursive)),
+                child = try Child(transport.relayedCommand(Self.watchCommand(root: source.root, recursive: channel.recursive)),
                                   stdinPipe: true)
             } catch {
                 self.error("\(error)")
@@ -101,13 +103,15 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
             var partial: [UInt8] = []
             var messages: [String] = []
             var retryAt = 0.0
+            var missing = false
             while !stopped {
                 var wait = 0.2
                 if let deadline = coalescer.deadline { wait = min(wait, max(0, deadline - monotonic())) }
                 let chunk = child.pump(timeout: wait)
                 partial += chunk.out + chunk.err
                 while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: partial[..<newline], as: UTF8.self)
+                    var line = String(decoding: partial[..<newline], as: UTF8.self)
+                    if line.hasSuffix("\r") { line.removeLast() }
                     partial.removeSubrange(...newline)
                     if line == "Watches established." {
                         established = true
@@ -121,13 +125,17 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
                         case .created: break
                         }
                         if change != .created { coalescer.note(at: monotonic()) }
+                    } else if line == Self.missingLine {
+                        missing = true
                     } else if !line.hasPrefix("Setting up watches") && !line.isEmpty {
                         messages.append(line)
                     }
                 }
-                if child.outputClosed && child.poll() != nil { break }
+                // (Through the relay, its script ends once its input does.)
+                if child.outputClosed { break }
                 let now = monotonic()
                 if now < retryAt { continue }
+                if established && !needsFullPass { prepareChangesPass() }
                 if needsFullPass {
                     pending.removeAll()
                     coalescer.reset()
@@ -154,10 +162,13 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
                 }
             }
             child.closeInput()
+            let end = monotonic() + 1
+            while child.poll() == nil && monotonic() < end { usleep(5_000) }
             child.terminate(grace: 1)
+            endChangesPass()
             if stopped { return }
             let status = child.wait()
-            if status == 3 {
+            if status == 3 || missing {
                 // Not an error: the job has not made it yet. The first time,
                 // a full pass still says the channel is up.
                 if !waitingForFolder {

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 
 #if canImport(Glibc)

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -37,7 +36,7 @@ class ChannelRunner: @unchecked Sendable {
         self.options = options
         self.report = report
         plan = RsyncPlan(channel: channel, user: transport.target.user, host: transport.target.host,
-                         remoteShell: transport.remoteShell)
+                         remoteShell: transport.transferShell)
     }
 
     var stopped: Bool { options.shouldStop() }

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 import PortalSSH
@@ -19,9 +18,16 @@ public final class SSHTransport: @unchecked Sendable {
     public let folder: String
     /// How long the master outlives its last use, in seconds.
     public let persist: Int
+    /// ssh's options (`options(knownHosts:)`).
+    public private(set) var sshOptions: [String] = []
 
     public var controlPath: String { folder + "/master" }
     public var remoteShell: String { folder + "/ssh" }
+    /// rsync's remote shell through the relay (`Relay`), once it runs: no
+    /// remote shell started, no session held per transfer.
+    public internal(set) var relayShell: String?
+    /// What rsync runs as its remote shell: the relay's, else ssh's.
+    public var transferShell: String { relayShell ?? remoteShell }
 
     public init(target: SSHTarget, knownHosts: KnownHosts, ssh: String, persist: Int = 600) throws {
         self.target = target
@@ -34,7 +40,8 @@ public final class SSHTransport: @unchecked Sendable {
         }
         folder = String(cString: made)
         chmod(folder, 0o700)
-        let script = "#!/bin/sh\nexec " + Shell.join([ssh] + options(knownHosts: knownHosts)) + " \"$@\"\n"
+        sshOptions = options(knownHosts: knownHosts)
+        let script = "#!/bin/sh\nexec " + Shell.join([ssh] + sshOptions) + " \"$@\"\n"
         guard FileManager.default.createFile(atPath: remoteShell, contents: Data(script.utf8),
                                              attributes: [.posixPermissions: 0o700]) else {
             throw Failure("'\(remoteShell)': cannot write")
@@ -61,11 +68,17 @@ public final class SSHTransport: @unchecked Sendable {
         [remoteShell, target.destination, line]
     }
 
+    /// The same through the relay where it runs (`sh -c`: no login shell,
+    /// no start-up files), else over a session of its own.
+    public func relayedCommand(_ line: String) -> [String] {
+        relayShell.map { [$0, "--wait", target.destination, "sh", "-c", line] } ?? command(line)
+    }
+
     /// The master's process id, when one is running (`ssh -O check`).
     public func masterPID() -> pid_t? {
         guard let result = try? Child.run([remoteShell, "-O", "check", target.destination], stop: { false }),
               let text = Optional(String(decoding: result.err + result.out, as: UTF8.self)),
-              let range = text.range(of: "pid=") else { return nil }
+              let range = text.firstRange(of: "pid=") else { return nil }
         return pid_t(text[range.upperBound...].prefix { $0.isNumber })
     }
 
@@ -80,7 +93,7 @@ public final class SSHTransport: @unchecked Sendable {
     /// ssh's own failure (exit 255) as a message: its last line of stderr.
     public static func message(status: Int32, stderr: [UInt8], program: String) -> String {
         let lines = String(decoding: stderr, as: UTF8.self).split(separator: "\n")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { $0.trimming(\.isBlank) }.filter { !$0.isEmpty }
         let last = lines.last { !$0.hasPrefix("rsync error:") } ?? lines.last
         return last.map { "\(program) exited with \(status): \($0)" } ?? "\(program) exited with \(status)"
     }

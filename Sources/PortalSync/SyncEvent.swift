@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 
@@ -107,25 +106,6 @@ public enum SyncEvent: Equatable, Sendable {
             return nil
         }
     }
-}
-
-/// `2026-05-01T12:01:33.120Z`: UTC, milliseconds.
-public func iso8601(_ date: Date) -> String {
-    let seconds = date.timeIntervalSince1970
-    var time = time_t(seconds.rounded(.down))
-    let millis = min(999, Int(((seconds - Double(time)) * 1000).rounded(.down)))
-    var parts = tm()
-    gmtime_r(&time, &parts)
-    return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-                  Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
-}
-
-public func parseISO8601(_ text: String) -> Date? {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let date = formatter.date(from: text) { return date }
-    formatter.formatOptions = [.withInternetDateTime]
-    return formatter.date(from: text)
 }
 
 /// What rsync's `--out-format=%i %l %n` lines say: files written (`>f…`

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalModel
 import PortalSSH
@@ -100,7 +99,7 @@ public final class SyncSession: @unchecked Sendable {
     /// when stopped by Ctrl-C, the interruption (exit 130) after ending the
     /// transfers in flight and closing the master connection.
     public func run(report: @escaping @Sendable (SyncEvent) -> Void) throws -> Bool {
-        let lock = NSLock()
+        let lock = Lock()
         let serialized: @Sendable (SyncEvent) -> Void = { event in
             lock.lock()
             defer { lock.unlock() }
@@ -115,12 +114,37 @@ public final class SyncSession: @unchecked Sendable {
         defer { transport.close() }
         let capabilities = try check(transport)
         self.capabilities = capabilities
+        // The relay (see Relay): transfers and remote watches without a
+        // remote shell each. Not for --once, whose few transfers would wait
+        // for it; without python3 or forwarding on the instance, each
+        // transfer runs a remote command, as before.
+        let relay = Relay(transport: transport)
+        let relayDone = DispatchGroup()
+        defer {
+            relay.close()
+            relayDone.wait()
+        }
+        if !options.once {
+            if let why = relay.start(timeout: options.connectTimeout, stop: options.shouldStop) {
+                options.progress("no relay on the instance (\(why)): each transfer starts a remote command")
+            } else {
+                transport.relayShell = relay.shim
+                let stop = options.shouldStop, progress = options.progress
+                relayDone.enter()
+                let thread = Thread {
+                    relay.watch(stop: { stop() || relay.closed }, progress: progress)
+                    relayDone.leave()
+                }
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
+        }
         for channel in channels where channel.direction == .in {
             let folder = destinationFolder(channel.localPath)
             do {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                try makeFolders(folder)
             } catch {
-                throw Failure("'\(folder)': cannot create the folder for an inbound channel: \(error.localizedDescription)")
+                throw Failure("'\(folder)': cannot create the folder for an inbound channel: \(error.message)")
             }
         }
 
@@ -139,12 +163,10 @@ public final class SyncSession: @unchecked Sendable {
         let group = DispatchGroup()
         for runner in runners {
             group.enter()
-            let thread = Thread {
+            detachThread(stackSize: 1 << 20) {
                 runner.run()
                 group.leave()
             }
-            thread.stackSize = 1 << 20
-            thread.start()
         }
         group.wait()
         if options.shouldStop() && !options.once {
@@ -173,7 +195,7 @@ public final class SyncSession: @unchecked Sendable {
                 throw Failure("interrupted", status: .interrupted)
             }
             let out = String(decoding: result.out, as: UTF8.self)
-            let err = String(decoding: result.err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let err = String(decoding: result.err, as: UTF8.self).trimming()
             let destination = "\(transport.target.destination) port \(transport.target.port)"
             switch result.status {
             case 0 where out.contains("ok"):

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalCLI
@@ -75,7 +74,7 @@ public struct PortalMount: ParsableCommand {
             let mounted = try Stages.mount(
                 document, cloud: cloud, options: options, progress: say,
                 detail: { line in if verbose { say(line) } })
-            if verbose { say("total \(String(format: "%.3f", Date().timeIntervalSince(start))) s") }
+            if verbose { say("total \(cFormat("%.3f", Date().timeIntervalSince(start))) s") }
             Terminal.writeDocument(mounted.json)
         }
     }

@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalCLI
 import PortalCore

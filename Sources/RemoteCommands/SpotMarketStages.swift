@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalCore
 import PortalModel
@@ -41,7 +40,7 @@ public enum SpotMarketStages {
             let out = result.stdoutText
             guard result.status == 0 else {
                 throw Failure("cannot start run in tmux session '\(SpotMarket.runSession)': "
-                    + result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))
+                    + result.stderrText.trimming())
             }
             let state = out.contains("run=running") ? "running" : "started"
             progress("run: \(state) in tmux session '\(SpotMarket.runSession)' ('portal ssh \(document.name) -t \(SpotMarket.runSession)' attaches)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PortalBase
 import Testing
 @testable import PlumbingCommands
 @testable import PorcelainCommands
@@ -95,10 +96,12 @@ struct FormattingTests {
         #expect(Set(definitions).count == definitions.count)
     }
 
-    @Test("tables: columns two spaces apart, the last one not padded")
+    @Test("tables: columns two spaces apart, the last one not padded, no line ending in spaces, numbers right-aligned")
     func table() {
         let text = Table.render(header: ["NAME", "STATE", "NOTE"], rows: [["gpu", "running", "x"], ["a", "stopped", ""]])
-        #expect(text == "NAME  STATE    NOTE\ngpu   running  x\na     stopped  \n")
+        #expect(text == "NAME  STATE    NOTE\ngpu   running  x\na     stopped\n")
+        #expect(Table.render(header: ["ID", "SIZE"], rows: [["a", "8 GiB"], ["b", "100 GiB"]], rightAligned: [1])
+                == "ID     SIZE\na     8 GiB\nb   100 GiB\n")
     }
 
     @Test("every built-in command of portal is listed, with its abstract")

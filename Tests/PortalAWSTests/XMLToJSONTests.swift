@@ -88,6 +88,42 @@ struct XMLToJSONTests {
         #expect(error.code == "HTTP500")
     }
 
+    @Test("entities, character references, CDATA, comments and attributes are read as XML says")
+    func reader() throws {
+        let body = Array("""
+            \u{FEFF}<?xml version="1.0"?>
+            <!-- a comment -->
+            <R xmlns="http://ec2.amazonaws.com/doc/2016-11-15/" a='1'>
+              <t>a&amp;b &lt;c&gt; &quot;&apos; &#65;&#x42;&#x1F600;</t><c><![CDATA[<not> & a tag]]></c>
+              <e/><e2 x="y" /><!-- <x> --><crlf>a\r\nb</crlf>
+            </R>
+            """.utf8)
+        let json = try XMLToJSON.convert(body)
+        #expect(json["t"] == "a&b <c> \"' AB😀")
+        #expect(json["c"] == "<not> & a tag")
+        #expect(json["e"] == "" && json["e2"] == "")
+        #expect(json["crlf"] == "a\nb")
+    }
+
+    @Test("what is not well-formed, or what AWS never sends, is refused with a reason",
+          arguments: ["", "   ", "<a>", "<a></b>", "<a><b></a></b>", "</a>", "<a/><b/>", "<a/>text", "text<a/>",
+                      "<a>&bogus;</a>", "<a>&#0;</a>", "<a>&#xD800;</a>", "<a>& b</a>", "<a b></a>", "<a b=c></a>",
+                      "<a b=\"<\"></a>", "<a b=\"1\"c=\"2\"></a>", "<!DOCTYPE a><a/>", "<a><!DOCTYPE a></a>",
+                      "<a><![CDATA[x</a>", "<a><!-- x</a>", "< a/>", "<1a/>"])
+    func refused(_ text: String) {
+        #expect(throws: Failure.self) { try XMLToJSON.convert(Array(text.utf8)) }
+    }
+
+    @Test("elements nest at most 256 deep: deeper is refused, not a stack overflow")
+    func depth() throws {
+        func nested(_ depth: Int) -> [UInt8] {
+            Array((String(repeating: "<a>", count: depth) + "x" + String(repeating: "</a>", count: depth)).utf8)
+        }
+        #expect(throws: Never.self) { try XMLToJSON.convert(nested(256)) }
+        #expect(throws: Failure.self) { try XMLToJSON.convert(nested(257)) }
+        #expect(throws: Failure.self) { try XMLToJSON.convert(nested(100_000)) }
+    }
+
     @Test("the XML declaration is no processing instruction")
     func declaration() throws {
         #expect(try XMLToJSON.convert(Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R><a>1</a></R>".utf8)) == ["a": 1])

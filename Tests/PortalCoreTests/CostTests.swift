@@ -36,7 +36,7 @@ import PortalModel
         return (answer["spotPriceHistorySet"]?.arrayValue ?? []).compactMap(SpotPrice.init(ec2:))
     }
 
-    static func date(_ text: String) -> Date { ISO8601DateFormatter.ec2.date(from: text)! }
+    static func date(_ text: String) -> Date { parseISO8601(text)! }
 
     @Test("an AWS price history is read point by point: type, zone, product, price, time")
     func parsing() throws {

@@ -1,4 +1,3 @@
-import Foundation
 import PortalAWS
 import PortalBase
 import PortalModel
@@ -243,7 +242,7 @@ public struct VolumeMove: Sendable {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
         var found: [SpecReference] = []
         for file in files {
-            let path = folder == "." ? file : (folder as NSString).appendingPathComponent(file)
+            let path = folder == "." ? file : folder + (folder.hasSuffix("/") ? "" : "/") + file
             guard let data = FileManager.default.contents(atPath: path), let json = try? JSON(parsing: Array(data)) else {
                 continue
             }
