@@ -1,4 +1,3 @@
-import Foundation
 import PortalBase
 import PortalSSH
 
@@ -29,7 +28,7 @@ final class Relay: @unchecked Sendable {
     let transport: SSHTransport
     /// rsync's remote shell through the relay (see the type's comment).
     var shim: String { transport.folder + "/relay" }
-    private let lock = NSLock()
+    private let lock = Lock()
     private var helper: Child?
     private var isClosed = false
     /// True once `close` was called.

@@ -131,12 +131,10 @@ public final class SyncSession: @unchecked Sendable {
                 transport.relayShell = relay.shim
                 let stop = options.shouldStop, progress = options.progress
                 relayDone.enter()
-                let thread = Thread {
+                detachThread(stackSize: 1 << 20) {
                     relay.watch(stop: { stop() || relay.closed }, progress: progress)
                     relayDone.leave()
                 }
-                thread.stackSize = 1 << 20
-                thread.start()
             }
         }
         for channel in channels where channel.direction == .in {
