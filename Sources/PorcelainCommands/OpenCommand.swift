@@ -160,6 +160,14 @@ struct OpenCommand: ParsableCommand {
     }
 
     func printSummary(_ document: PortalDocument, instance: Instance, stages: [(String, TimeInterval)], total: TimeInterval) {
+        CommandIO.statusLine.finish()
+        for line in OpenCommand.summary(document, instance: instance, stages: stages, total: total) { Terminal.stderr(line) }
+    }
+
+    /// What an open says when done, on stderr: the instance, each volume and
+    /// where it is mounted, the time each stage took, how to connect and close.
+    static func summary(_ document: PortalDocument, instance: Instance, stages: [(String, TimeInterval)],
+                        total: TimeInterval) -> [String] {
         var lines = ["", "portal '\(document.name)' is open: \(instance.id), \(instance.type) in \(instance.zone)"]
         let mounts = document.mounts ?? []
         for volume in document.spec.persistentVolumes {
@@ -173,7 +181,6 @@ struct OpenCommand: ParsableCommand {
         lines.append("connect with: portal ssh \(document.name)")
         if let target = try? SSHTarget(document: document) { lines.append("          or: " + sshCommandLine(target: target)) }
         lines.append("close with:   portal close \(document.name)")
-        CommandIO.statusLine.finish()
-        for line in lines { Terminal.stderr(line) }
+        return lines
     }
 }

@@ -6,7 +6,7 @@ import PortalCore
 import PortalModel
 
 /// `portal volume create | list | update | delete`: the persistent EBS volumes
-/// that keep a portal's data. The logic lives in PortalCore/Volumes.swift.
+/// that keep a portal's data. The logic lives in PortalCore/Volumes.swift (and PortalModel/Volume.swift).
 struct VolumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume",

@@ -1,3 +1,5 @@
+// Over 400 lines, kept whole: `portal watch` is one loop (watch, final pass,
+// reopen) over one watcher's events, and the channels' thread it runs beside.
 import PortalAWS
 import PortalBase
 import PortalCLI

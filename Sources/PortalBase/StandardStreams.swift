@@ -12,7 +12,7 @@ import Darwin
 /// to write stderr loses the message and nothing else.
 public enum StandardStreams {
     nonisolated(unsafe) private static var stdoutErrno: Int32 = 0
-    private static let lock = StreamLock()
+    private static let lock = Lock()
 
     /// Ignores SIGPIPE, so that a reader going away is EPIPE from write(2),
     /// handled here, rather than death by a signal mid-way. Children get the
@@ -23,7 +23,7 @@ public enum StandardStreams {
 
     /// Writes to stdout, unless an earlier write failed.
     public static func stdout(_ text: String) {
-        lock.locked {
+        lock.withLock {
             guard stdoutErrno == 0 else { return }
             stdoutErrno = writeAll(text, to: STDOUT_FILENO)
         }
@@ -31,12 +31,12 @@ public enum StandardStreams {
 
     /// Writes to stderr; a failure is ignored (there is nowhere to say it).
     public static func stderr(_ text: String) {
-        lock.locked { _ = writeAll(text, to: STDERR_FILENO) }
+        lock.withLock { _ = writeAll(text, to: STDERR_FILENO) }
     }
 
     /// The failure of stdout, once a write to it has failed.
     public static var outputFailure: OutputFailure? {
-        lock.locked { stdoutErrno == 0 ? nil : OutputFailure(code: stdoutErrno) }
+        lock.withLock { stdoutErrno == 0 ? nil : OutputFailure(code: stdoutErrno) }
     }
 
     /// 0, or the errno of the failed write.
@@ -82,15 +82,4 @@ public struct OutputFailure: PortalFailure, Equatable {
     public var code: Int32
     public var exitStatus: ExitStatus { .ioError }
     public var description: String { "cannot write to stdout: \(String(cString: strerror(code)))" }
-}
-
-/// A lock for the few globals of this module.
-final class StreamLock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
 }

@@ -216,8 +216,13 @@ extension PortalCloud {
         }
     }
 
-    func waitForFleet(_ id: String, started: Date, options: LaunchOptions) throws -> String {
-        try poll(started: started, options: options, what: "spot fleet \(id)") {
+    func waitForFleet(_ id: String, started: Date, options given: LaunchOptions) throws -> String {
+        // DescribeSpotFleetInstances has a bucket of its own refilled at only
+        // 5 tokens a second (same page as LaunchOptions.firstPoll): half that.
+        var options = given
+        options.firstPoll = max(options.firstPoll, 0.4)
+        options.longestPoll = max(options.longestPoll, 0.4)
+        return try poll(started: started, options: options, what: "spot fleet \(id)") {
             let answer = try eventually(id, options: options) {
                 try ec2("DescribeSpotFleetInstances", [("SpotFleetRequestId", id)])
             }

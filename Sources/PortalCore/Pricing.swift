@@ -1,4 +1,5 @@
 import PortalBase
+import PortalModel
 
 /// What storage costs: the one table of EBS prices Portal Gun uses, for the
 /// monthly cost of volumes and snapshots (`portal info`, `portal gc`).

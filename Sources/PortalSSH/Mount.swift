@@ -13,8 +13,7 @@ extension PortalSpec.PersistentVolume {
         return try document.requireAttachments().enumerated().map { index, attachment in
             let path = "<stdin>: \(DocumentKey.attachments)[\(index)]"
             let volumeID = attachment.volumeID
-            guard volumeID.hasPrefix("vol-"), volumeID.count > 4,
-                  volumeID.dropFirst(4).allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            guard VolumeID.isValid(volumeID) else {
                 throw Failure("\(path).\(DocumentKey.volumeID): expected a volume id (vol-0123abcd…), found \(JSON.string(volumeID).shortDescription)",
                               status: .dataError)
             }

@@ -1,3 +1,5 @@
+// Over 400 lines, kept whole: one class over one libssh2 session (connecting,
+// authentication, commands on its channels), whose private state every part uses.
 import CSSH2Shim
 import CSSH2
 import PortalBase

@@ -39,7 +39,7 @@ public struct SSHTarget: Equatable, Sendable {
             host = try SSHTarget.address(of: instance, choice: spec.ssh.address)
         }
         // Both are written into known_hosts and handed to ssh: checked first.
-        if let instanceID, !SSHTarget.isInstanceID(instanceID) {
+        if let instanceID, !InstanceID.isValid(instanceID) {
             throw Failure("<stdin>: instance.id: expected an instance id such as \"i-0123456789abcdef0\", "
                           + "found \(JSON.string(instanceID).shortDescription)", status: .dataError)
         }
@@ -74,13 +74,6 @@ public struct SSHTarget: Equatable, Sendable {
                                   + "(from inside the VPC), or \"ssh\": {\"host\": …, \"port\": …} for a tunnel"])
         }
         return found
-    }
-
-    /// `i-` and hex digits (AWS's own have 8 or 17).
-    public static func isInstanceID(_ id: String) -> Bool {
-        let hex = id.utf8.dropFirst(2)
-        return id.hasPrefix("i-") && (1...17).contains(hex.count)
-            && hex.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// `user@host` as OpenSSH takes it.

@@ -4,7 +4,7 @@ import PortalBase
 import Testing
 
 @testable import PortalCore
-import PortalModel
+@testable import PortalModel
 
 /// One item of DescribeVolumes' `volumeSet` as the client decodes it (taken
 /// from moto's answer): attached by Portal Gun, so tagged portal-name and
