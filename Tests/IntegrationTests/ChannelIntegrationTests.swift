@@ -6,32 +6,48 @@ import Testing
 import Glibc
 #endif
 
-/// A channel test's own world: a "laptop" folder and an "instance" folder
-/// (the local cloud's sshd is this machine, so remote paths are local paths
-/// here), a known_hosts file of its own, and a portal document with
-/// "instance" for portal-sync.
+/// A channel test's own world: a "laptop" folder and an "instance" folder, a
+/// known_hosts file of its own, and a portal document with "instance" for
+/// portal-sync. The instance side is either this host through the loopback
+/// sshd fixture (remote paths are local paths) or a twin machine shared by a
+/// suite (remote paths are under its ubuntu home, seen from here through the
+/// machine's root).
 final class SyncWorld {
     let root: String
+    /// The instance-side folder as the channels name it (a remote path).
+    let remote: String
+    let twin: SharedTwin.Opened?
     var laptop: String { root + "/laptop" }
-    var instance: String { root + "/instance" }
+    /// The instance-side folder as this host reads and writes it.
+    var instance: String { twin?.machine.path(remote) ?? remote }
     var knownHosts: String { root + "/known_hosts" }
     let instanceID = "i-\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(17).lowercased())"
 
-    init() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(UUID().uuidString.prefix(8))").path
-        for folder in [laptop, instance] {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        }
+    /// A world on the loopback sshd fixture, or on the shared twin machine.
+    init(on shared: SharedTwin? = nil) throws {
+        let id = UUID().uuidString.prefix(8)
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(id)").path
+        twin = try shared?.open()
+        remote = twin.map { "/home/\($0.user)/sync-\(id)" } ?? root + "/instance"
+        try FileManager.default.createDirectory(atPath: laptop, withIntermediateDirectories: true)
+        try makeFolder(instance)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
+        if twin != nil { try? FileManager.default.removeItem(atPath: instance) }
+    }
 
     var environment: [String: String] { ["PORTAL_KNOWN_HOSTS": knownHosts] }
 
-    /// The portal document for these channels (JSON objects as text).
+    /// The portal document for these channels (JSON objects as text): on the twin, a spec
+    /// exactly as for AWS; on the loopback fixture, one with an "ssh" section.
     func document(_ channels: [String]) throws -> String {
         let env = ProcessInfo.processInfo.environment
-        let spec = """
+        let spec = try twin.map { _ in
+            try LocalCloud.spec(instanceType: "t3.medium", channels: channels.map { try JSON(parsing: Array($0.utf8)) })
+                .serialized()
+        } ?? """
             {"spot_instance": {"instance_type": "t3.medium", "image_id": "ami-12345678", "key_pair_name": "portal",
               "identity_file": "\(env["PORTAL_LOCAL_SSH_KEY"] ?? "")", "security_group_id": "sg-12345678",
               "availability_zone": "us-east-1a", "remote_user": "\(env["PORTAL_LOCAL_SSHD_USER"] ?? env["PORTAL_LOCAL_SSH_USER"] ?? "root")"},
@@ -43,7 +59,7 @@ final class SyncWorld {
         let validated = try run("portal-spec", [specPath])
         try #require(validated.status == 0, "\(validated.stderr)")
         var object = try #require(validated.json?.objectValue)
-        object["instance"] = ["id": .string(instanceID)]
+        object["instance"] = twin?.instance ?? ["id": .string(instanceID)]
         return JSON.object(object).serialized()
     }
 
@@ -53,9 +69,26 @@ final class SyncWorld {
     }
 
     func write(_ path: String, _ text: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: url, atomically: false, encoding: .utf8)
+        try makeFolder((path as NSString).deletingLastPathComponent)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        owned(path)
+    }
+
+    /// A folder and its missing parents, owned on the twin by the remote user (rsync runs as it there).
+    func makeFolder(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        owned(path)
+    }
+
+    /// On the twin, a path under the instance folder (and the folders between) given to the remote user.
+    private func owned(_ path: String) {
+        guard let twin, path.hasPrefix(instance) else { return }
+        var current = path
+        while current.hasPrefix(instance) {
+            chown(current, twin.owner.uid, twin.owner.gid)
+            if current == instance { break }
+            current = (current as NSString).deletingLastPathComponent
+        }
     }
 
     /// Every file below a folder, relative, with its contents.
@@ -70,6 +103,78 @@ final class SyncWorld {
         }
         return files
     }
+}
+
+/// One twin machine shared by a suite's tests (opening one per test would cost
+/// CI minutes): a portal opened at the first test that asks, closed when the
+/// suite ends (its `.sharedTwin` trait), even on failure.
+final class SharedTwin: @unchecked Sendable {  // its state behind `lock`
+    struct Opened {
+        let machine: Machine
+        /// The portal document's "instance", as portal-find reports it.
+        let instance: JSON
+        let user: String
+        let owner: (uid: uid_t, gid: gid_t)
+    }
+
+    static let channels = SharedTwin()
+    static let hostile = SharedTwin()  // a suite's own: suites run in parallel, each closes its twin at its end
+    private let lock = NSLock()
+    private var portal: TestPortal?
+    private var opened: Result<Opened, any Error>?
+    /// The portal's own: each world has another, so that sshProcesses(knownHosts:) finds only its sessions
+    /// (and portal-sync's first contact verifies the machine's key, as on a laptop that never saw it).
+    private var knownHosts: String { (portal?.folder.path ?? "") + "/known_hosts" }
+
+    func open() throws -> Opened {
+        lock.lock()
+        defer { lock.unlock() }
+        if let opened { return try opened.get() }
+        let result = Result { try openPortal() }
+        opened = result
+        return try result.get()
+    }
+
+    private func openPortal() throws -> Opened {
+        let p = try TestPortal(volumes: 0)
+        portal = p
+        let open = try p.portal(["open", p.name, "--no-mount"], environment: ["PORTAL_KNOWN_HOSTS": knownHosts])
+        guard open.status == 0 else { throw Failure("portal open of the shared twin: exit \(open.status): \(open.stderr)") }
+        let document = try run("portal-spec", [p.specPath])
+        let found = try run("portal-find", stdin: document.stdout)
+        guard found.status == 0, let instance = found.json?["instance"], let id = instance["id"]?.stringValue else {
+            throw Failure("portal-find of the shared twin: exit \(found.status): \(found.stderr)")
+        }
+        let machine = try Machine.ready(id)
+        let user = LocalCloud.environment["PORTAL_LOCAL_USER"] ?? "ubuntu"
+        var home = stat()
+        guard stat(machine.path("/home/\(user)"), &home) == 0 else { throw Failure("no /home/\(user) on \(id)") }
+        return Opened(machine: machine, instance: instance, user: user, owner: (home.st_uid, home.st_gid))
+    }
+
+    /// `portal close`, then the TestPortal's own cleanup (whatever instance is left).
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        if let portal { _ = try? portal.portal(["close", portal.name], environment: ["PORTAL_KNOWN_HOSTS": knownHosts]) }
+        portal = nil
+        opened = nil
+    }
+}
+
+/// Closes a suite's shared twin once all its tests have run.
+struct SharedTwinScope: SuiteTrait, TestScoping {
+    let twin: SharedTwin
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        defer { twin.close() }
+        try await function()
+    }
+}
+
+extension Trait where Self == SharedTwinScope {
+    static func sharedTwin(_ twin: SharedTwin) -> Self { SharedTwinScope(twin: twin) }
 }
 
 /// portal-sync running until stopped; its stdout lines gathered as they come.
@@ -182,18 +287,19 @@ func sshProcesses(knownHosts: String) -> [pid_t] {
     return clients + masters.filter { controlPaths.contains($0.1) }.map(\.0)
 }
 
-@Suite(.enabled(if: LocalCloud.available))
+/// On a twin machine shared by the suite (`bin/local-cloud up --machines`), with specs exactly as for AWS.
+@Suite(.enabled(if: LocalCloud.available && LocalCloud.machines), .sharedTwin(.channels))
 struct ChannelIntegrationTests {
     @Test("out, --once: 'src/' sends the contents, 'src' the folder itself; recursive or only the top files")
     func outboundTrailingSlash() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         try w.write(w.laptop + "/src/a.txt", "a")
         try w.write(w.laptop + "/src/sub/b.txt", "b")
         let document = try w.document([
-            SyncWorld.channel("out", w.laptop + "/src/", w.instance + "/contents"),
-            SyncWorld.channel("out", w.laptop + "/src", w.instance + "/folder"),
-            SyncWorld.channel("out", w.laptop + "/src/", w.instance + "/flat-contents", recursive: false),
-            SyncWorld.channel("out", w.laptop + "/src", w.instance + "/flat-folder", recursive: false),
+            SyncWorld.channel("out", w.laptop + "/src/", w.remote + "/contents"),
+            SyncWorld.channel("out", w.laptop + "/src", w.remote + "/folder"),
+            SyncWorld.channel("out", w.laptop + "/src/", w.remote + "/flat-contents", recursive: false),
+            SyncWorld.channel("out", w.laptop + "/src", w.remote + "/flat-folder", recursive: false),
         ])
         let once = try run("portal-sync", ["--once"], stdin: document, environment: w.environment)
         #expect(once.status == 0, "\(once.stderr)")
@@ -211,8 +317,8 @@ struct ChannelIntegrationTests {
 
     @Test("in, --once: a remote folder the job has not written yet is an empty folder, not an error")
     func inboundFolderNotThereYet() throws {
-        let w = try SyncWorld()
-        let document = try w.document([SyncWorld.channel("in", w.laptop + "/results/", w.instance + "/results/")])
+        let w = try SyncWorld(on: .channels)
+        let document = try w.document([SyncWorld.channel("in", w.laptop + "/results/", w.remote + "/results/")])
         let first = try run("portal-sync", ["--once"], stdin: document, environment: w.environment)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(!first.stdout.contains("\"error\""))
@@ -224,13 +330,13 @@ struct ChannelIntegrationTests {
 
     @Test("in, --once: the same rule from the instance; the local folder is made")
     func inboundTrailingSlash() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         try w.write(w.instance + "/runs/log.txt", "log")
         try w.write(w.instance + "/runs/e1/model.pt", "model")
         let document = try w.document([
-            SyncWorld.channel("in", w.laptop + "/contents", w.instance + "/runs/"),
-            SyncWorld.channel("in", w.laptop + "/folder", w.instance + "/runs"),
-            SyncWorld.channel("in", w.laptop + "/flat", w.instance + "/runs/", recursive: false),
+            SyncWorld.channel("in", w.laptop + "/contents", w.remote + "/runs/"),
+            SyncWorld.channel("in", w.laptop + "/folder", w.remote + "/runs"),
+            SyncWorld.channel("in", w.laptop + "/flat", w.remote + "/runs/", recursive: false),
         ])
         let once = try run("portal-sync", ["--once"], stdin: document, environment: w.environment)
         #expect(once.status == 0, "\(once.stderr)")
@@ -241,15 +347,15 @@ struct ChannelIntegrationTests {
 
     @Test("--once exits 1 when a pass fails, and says why on stdout and stderr")
     func onceFailure() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         // A non-empty folder on the instance where the laptop has a file: rsync
         // will not delete it without "delete".
         try w.write(w.laptop + "/clash/x", "a file")
         try w.write(w.instance + "/clash/x/inner.txt", "in the way")
         try w.write(w.laptop + "/plain/y.txt", "y")
         let document = try w.document([
-            SyncWorld.channel("out", w.laptop + "/clash/", w.instance + "/clash"),
-            SyncWorld.channel("out", w.laptop + "/plain/", w.instance + "/plain"),
+            SyncWorld.channel("out", w.laptop + "/clash/", w.remote + "/clash"),
+            SyncWorld.channel("out", w.laptop + "/plain/", w.remote + "/plain"),
         ])
         let once = try run("portal-sync", ["--once"], stdin: document, environment: w.environment)
         #expect(once.status == 1)
@@ -262,11 +368,11 @@ struct ChannelIntegrationTests {
 
     @Test("rsync missing on this machine is a clear error at start")
     func rsyncMissingLocally() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         let bin = w.root + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: bin + "/ssh", withDestinationPath: "/usr/bin/ssh")
-        let document = try w.document([SyncWorld.channel("out", w.laptop + "/", w.instance + "/x")])
+        let document = try w.document([SyncWorld.channel("out", w.laptop + "/", w.remote + "/x")])
         let result = try run("portal-sync", ["--once"], stdin: document, environment: w.environment.merging(["PATH": bin]) { _, b in b })
         #expect(result.status == 1)
         #expect(result.stderr.contains("portal-sync: error: rsync is not installed on this machine"))
@@ -274,9 +380,9 @@ struct ChannelIntegrationTests {
 
     @Test("out, continuous: a change is sent by itself, named, and only it")
     func outboundChange() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         for i in 0..<50 { try w.write(w.laptop + "/src/f\(i).txt", "\(i)") }
-        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/src", w.instance)]),
+        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/src", w.remote)]),
                                environment: w.environment)
         #expect(sync.waitUntilReady(channels: 1), "\(sync.stderr)")
         #expect(sync.transfers.first?["files"] == 50)
@@ -301,10 +407,10 @@ struct ChannelIntegrationTests {
 
     @Test("a channel of one file: sent at start and whenever it changes, its neighbours never")
     func singleFile() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         try w.write(w.laptop + "/train.py", "v1")
         try w.write(w.laptop + "/notes.txt", "private")
-        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/train.py", w.instance + "/code",
+        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/train.py", w.remote + "/code",
                                                                            recursive: false)]),
                                environment: w.environment)
         #expect(sync.waitUntilReady(channels: 1), "\(sync.stderr)")
@@ -319,9 +425,9 @@ struct ChannelIntegrationTests {
     @Test("in, continuous: changes on the instance arrive, streamed (inotifywait) and polled")
     func inboundChange() throws {
         for poll in [false, true] {
-            let w = try SyncWorld()
+            let w = try SyncWorld(on: .channels)
             try w.write(w.instance + "/runs/old.txt", "old")
-            let sync = try SyncRun(document: try w.document([SyncWorld.channel("in", w.laptop, w.instance + "/runs/", delay: 0.5)]),
+            let sync = try SyncRun(document: try w.document([SyncWorld.channel("in", w.laptop, w.remote + "/runs/", delay: 0.5)]),
                                    arguments: poll ? ["--poll"] : [], environment: w.environment)
             #expect(sync.waitUntilReady(channels: 1), "\(sync.stderr)")
             #expect(SyncWorld.tree(w.laptop) == ["old.txt": "old"])
@@ -339,8 +445,8 @@ struct ChannelIntegrationTests {
 
     @Test("a burst of 1,000 writes all arrive, complete")
     func burst() throws {
-        let w = try SyncWorld()
-        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/src/", w.instance + "/dst")]),
+        let w = try SyncWorld(on: .channels)
+        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/src/", w.remote + "/dst")]),
                                environment: w.environment)
         #expect(sync.waitUntilReady(channels: 1), "\(sync.stderr)")
         var expected: [String: String] = [:]
@@ -366,12 +472,12 @@ struct ChannelIntegrationTests {
     /// --inplace would show a prefix, and fail.
     @Test("a file still being written never appears half-written on the other side, out or in")
     func neverHalfWritten() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         let sync = try SyncRun(document: try w.document([
-            SyncWorld.channel("out", w.laptop + "/out/", w.instance + "/out"),
-            SyncWorld.channel("in", w.laptop + "/in", w.instance + "/in/"),
+            SyncWorld.channel("out", w.laptop + "/out/", w.remote + "/out"),
+            SyncWorld.channel("in", w.laptop + "/in", w.remote + "/in/"),
         ]), environment: w.environment)
-        try FileManager.default.createDirectory(atPath: w.instance + "/in", withIntermediateDirectories: true)
+        try w.makeFolder(w.instance + "/in")
         try FileManager.default.createDirectory(atPath: w.laptop + "/out", withIntermediateDirectories: true)
         #expect(sync.waitUntilReady(channels: 2), "\(sync.stderr)")
         let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 256 * 1024)
@@ -416,7 +522,7 @@ struct ChannelIntegrationTests {
 
     @Test("deletions are not carried over unless the channel says delete: true")
     func deletions() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         for name in ["keep", "delete"] {
             try w.write(w.laptop + "/\(name)/a.txt", "a")
             try w.write(w.laptop + "/\(name)/d/b.txt", "b")
@@ -424,8 +530,8 @@ struct ChannelIntegrationTests {
         try w.write(w.instance + "/delete/extra-on-instance.txt", "extra")
         try w.write(w.instance + "/keep/extra-on-instance.txt", "extra")
         let sync = try SyncRun(document: try w.document([
-            SyncWorld.channel("out", w.laptop + "/keep/", w.instance + "/keep"),
-            SyncWorld.channel("out", w.laptop + "/delete/", w.instance + "/delete", delete: true),
+            SyncWorld.channel("out", w.laptop + "/keep/", w.remote + "/keep"),
+            SyncWorld.channel("out", w.laptop + "/delete/", w.remote + "/delete", delete: true),
         ]), environment: w.environment)
         #expect(sync.waitUntilReady(channels: 2), "\(sync.stderr)")
         // The full pass at start: only the deleting channel removes what the laptop has not.
@@ -450,12 +556,12 @@ struct ChannelIntegrationTests {
 
     @Test("the connection killed mid-session is reported and recovered, with nothing lost on either side")
     func connectionKilled() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .channels)
         let sync = try SyncRun(document: try w.document([
-            SyncWorld.channel("out", w.laptop + "/out/", w.instance + "/out"),
-            SyncWorld.channel("in", w.laptop + "/in", w.instance + "/in/"),
+            SyncWorld.channel("out", w.laptop + "/out/", w.remote + "/out"),
+            SyncWorld.channel("in", w.laptop + "/in", w.remote + "/in/"),
         ]), environment: w.environment)
-        try FileManager.default.createDirectory(atPath: w.instance + "/in", withIntermediateDirectories: true)
+        try w.makeFolder(w.instance + "/in")
         try FileManager.default.createDirectory(atPath: w.laptop + "/out", withIntermediateDirectories: true)
         #expect(sync.waitUntilReady(channels: 2), "\(sync.stderr)")
         var expectedOut: [String: String] = [:], expectedIn: [String: String] = [:]
@@ -490,10 +596,10 @@ struct ChannelIntegrationTests {
 
     @Test("Ctrl-C: exit 130, the master connection closed, the private folder gone")
     func interrupt() throws {
-        let w = try SyncWorld()
-        try FileManager.default.createDirectory(atPath: w.instance + "/y", withIntermediateDirectories: true)
-        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/", w.instance + "/x"),
-                                                         SyncWorld.channel("in", w.root + "/back", w.instance + "/y")]),
+        let w = try SyncWorld(on: .channels)
+        try w.makeFolder(w.instance + "/y")
+        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/", w.remote + "/x"),
+                                                         SyncWorld.channel("in", w.root + "/back", w.remote + "/y")]),
                                environment: w.environment)
         #expect(sync.waitUntilReady(channels: 2), "\(sync.stderr)")
         let pids = sshProcesses(knownHosts: w.knownHosts)
@@ -526,7 +632,7 @@ struct ChannelIntegrationTests {
     @Test("portal channel NAME: finds the open portal, a line per transfer, --json the raw lines; not open is an error")
     func porcelain() throws {
         let p = try TestPortal(volumes: 0)
-        let w = try SyncWorld()
+        let w = try SyncWorld()  // the laptop side only: this test opens a portal of its own
         // the portal's instance is a machine of its own: the remote folder is its user's
         let remote = "/home/ubuntu/\(p.name)"
         let spec = try #require(try JSON(parsing: Array(Data(contentsOf: URL(fileURLWithPath: p.specPath)))).objectValue)

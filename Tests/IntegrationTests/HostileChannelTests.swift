@@ -2,34 +2,36 @@ import Foundation
 import PortalBase
 import Testing
 
-/// portal-sync against the local cloud's sshd with what a careless script or
+/// portal-sync against a twin machine (shared by the suite) with what a careless script or
 /// an attacker may hand it: remote paths made of shell syntax, an environment
 /// that asks rsync for its old argument handling, an old rsync, a reader that
 /// goes away.
-@Suite(.enabled(if: LocalCloud.available))
+@Suite(.enabled(if: LocalCloud.available && LocalCloud.machines), .sharedTwin(.hostile))
 struct HostileChannelTests {
     @Test("a remote path of $(…) and backquotes is a literal folder name, in and out, even with RSYNC_OLD_ARGS=1")
     func remotePathsAreLiteral() throws {
-        let w = try SyncWorld()
-        let marker = w.root + "/pwned"
-        let hostile = w.instance + "/dest $(touch \(marker)-dollar) `touch \(marker)-backquote`; touch \(marker)-semicolon"
+        let w = try SyncWorld(on: .hostile)
+        // The remote shell runs on the instance: a command it ran would leave its marker there.
+        let marker = w.remote + "/pwned"
+        let name = "/dest $(touch \(marker)-dollar) `touch \(marker)-backquote`; touch \(marker)-semicolon"
+        let hostile = w.remote + name
         try w.write(w.laptop + "/out/a.txt", "a")
-        try w.write(hostile + "-in/b.txt", "b")
+        try w.write(w.instance + name + "-in/b.txt", "b")
         let document = try w.document([SyncWorld.channel("out", w.laptop + "/out/", hostile),
                                        SyncWorld.channel("in", w.laptop + "/in/", hostile + "-in/")])
         for environment in [["RSYNC_OLD_ARGS": "1"], ["RSYNC_PROTECT_ARGS": "0"], [:]] {
             let once = try run("portal-sync", ["--once"], stdin: document, environment: w.environment.merging(environment) { _, b in b })
             #expect(once.status == 0, "\(environment): \(once.stderr)")
-            let made = (try? FileManager.default.contentsOfDirectory(atPath: w.root)) ?? []
+            let made = (try? FileManager.default.contentsOfDirectory(atPath: w.instance)) ?? []
             #expect(!made.contains { $0.hasPrefix("pwned") }, "\(environment): the remote shell ran a command from the path: \(made)")
-            #expect(SyncWorld.tree(hostile) == ["a.txt": "a"], "\(environment)")
+            #expect(SyncWorld.tree(w.instance + name) == ["a.txt": "a"], "\(environment)")
             #expect(SyncWorld.tree(w.laptop + "/in") == ["b.txt": "b"], "\(environment)")
         }
     }
 
     @Test("an rsync too old to keep remote paths from the remote shell is refused at start, naming its version")
     func oldRsyncRefused() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .hostile)
         let bin = w.root + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: bin + "/ssh", withDestinationPath: "/usr/bin/ssh")
@@ -37,7 +39,7 @@ struct HostileChannelTests {
         try "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'rsync  version 2.6.9  protocol version 29'; exit 0; fi\ntouch '\(w.root)/ran'\nexit 1\n"
             .write(toFile: bin + "/rsync", atomically: true, encoding: .utf8)
         chmod(bin + "/rsync", 0o755)
-        let document = try w.document([SyncWorld.channel("out", w.laptop + "/", w.instance + "/x")])
+        let document = try w.document([SyncWorld.channel("out", w.laptop + "/", w.remote + "/x")])
         let result = try run("portal-sync", ["--once"], stdin: document,
                              environment: w.environment.merging(["PATH": bin + ":/usr/bin:/bin"]) { _, b in b })
         #expect(result.status == 1, "\(result.stderr)")
@@ -47,11 +49,11 @@ struct HostileChannelTests {
 
     @Test("a reader that goes away: portal-sync exits 74, its master connection ended and its private folder gone")
     func readerGoesAway() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .hostile)
         let documentFile = w.root + "/document.json"
-        try FileManager.default.createDirectory(atPath: w.instance + "/y", withIntermediateDirectories: true)
-        try w.document([SyncWorld.channel("out", w.laptop + "/", w.instance + "/x"),
-                        SyncWorld.channel("in", w.root + "/back", w.instance + "/y")])
+        try w.makeFolder(w.instance + "/y")
+        try w.document([SyncWorld.channel("out", w.laptop + "/", w.remote + "/x"),
+                        SyncWorld.channel("in", w.root + "/back", w.remote + "/y")])
             .write(toFile: documentFile, atomically: true, encoding: .utf8)
         let statusFile = w.root + "/status"
         let process = Process()
@@ -93,13 +95,13 @@ struct HostileChannelTests {
 
     @Test("ssh and rsync run without the AWS keys: nothing in their environment to read or to SendEnv")
     func childrenGetNoSecrets() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .hostile)
         let secrets = ["AWS_ACCESS_KEY_ID": "AKIDCHILDTEST", "AWS_SECRET_ACCESS_KEY": "child-test-secret",
                        "AWS_SESSION_TOKEN": "child-test-token", "RSYNC_OLD_ARGS": "1"]
         // An inbound channel keeps an ssh client (and so the master) running.
-        try FileManager.default.createDirectory(atPath: w.instance + "/y", withIntermediateDirectories: true)
-        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/", w.instance + "/x"),
-                                                         SyncWorld.channel("in", w.root + "/back", w.instance + "/y")]),
+        try w.makeFolder(w.instance + "/y")
+        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/", w.remote + "/x"),
+                                                         SyncWorld.channel("in", w.root + "/back", w.remote + "/y")]),
                                environment: w.environment.merging(secrets) { _, b in b })
         #expect(sync.waitUntilReady(channels: 2), "\(sync.stderr)")
         // Processes that ended meanwhile have an empty environ; at least one is read.
