@@ -117,8 +117,10 @@ final class SharedTwin: @unchecked Sendable {  // its state behind `lock`
         let owner: (uid: uid_t, gid: gid_t)
     }
 
+    // Each suite its own: suites run in parallel, and each closes its twin at its end.
     static let channels = SharedTwin()
-    static let hostile = SharedTwin()  // a suite's own: suites run in parallel, each closes its twin at its end
+    static let hostile = SharedTwin()
+    static let scale = SharedTwin()
     private let lock = NSLock()
     private var portal: TestPortal?
     private var opened: Result<Opened, any Error>?

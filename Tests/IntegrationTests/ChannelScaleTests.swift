@@ -9,16 +9,16 @@ import Glibc
 /// Channels at pace and at scale: many quick writes, many channels on one
 /// connection under sshd's default MaxSessions, a lost connection in the
 /// middle of a big file.
-@Suite(.enabled(if: LocalCloud.available))
+@Suite(.enabled(if: LocalCloud.available && LocalCloud.machines), .sharedTwin(.scale))
 struct ChannelScaleTests {
     @Test("1,000 writes 0.05 s apart, out and in by turns, all arrive identical")
     func steadyPace() throws {
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .scale)
         try FileManager.default.createDirectory(atPath: w.laptop + "/out", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: w.instance + "/in", withIntermediateDirectories: true)
+        try w.makeFolder(w.instance + "/in")
         let sync = try SyncRun(document: try w.document([
-            SyncWorld.channel("out", w.laptop + "/out/", w.instance + "/out"),
-            SyncWorld.channel("in", w.laptop + "/in", w.instance + "/in/"),
+            SyncWorld.channel("out", w.laptop + "/out/", w.remote + "/out"),
+            SyncWorld.channel("in", w.laptop + "/in", w.remote + "/in/"),
         ]), environment: w.environment)
         try #require(sync.waitUntilReady(channels: 2), "\(sync.stderr)")
         var expectedOut: [String: String] = [:], expectedIn: [String: String] = [:]
@@ -51,9 +51,9 @@ struct ChannelScaleTests {
     @Test("the connection killed in the middle of a big file: never a partial file under its name, then the whole file")
     func killedDuringBigFile() throws {
         // 256 MB rather than 2 GB, for the test's time (bin/bench-channels rewrites 2 GB).
-        let w = try SyncWorld()
+        let w = try SyncWorld(on: .scale)
         try FileManager.default.createDirectory(atPath: w.laptop + "/out", withIntermediateDirectories: true)
-        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/out/", w.instance + "/out")]),
+        let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/out/", w.remote + "/out")]),
                                environment: w.environment)
         try #require(sync.waitUntilReady(channels: 1), "\(sync.stderr)")
         // Written outside the channel's folder, then moved in: one version only.
