@@ -21,9 +21,8 @@ final class SyncWorld {
     /// The instance-side folder as this host reads and writes it.
     var instance: String { twin?.machine.path(remote) ?? remote }
     var knownHosts: String { root + "/known_hosts" }
-    let instanceID = "i-\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(17).lowercased())"
 
-    /// A world on the loopback sshd fixture, or on the shared twin machine.
+    /// A world on the shared twin machine; without one, only its laptop side is of use.
     init(on shared: SharedTwin? = nil) throws {
         let id = UUID().uuidString.prefix(8)
         root = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(id)").path
@@ -40,26 +39,18 @@ final class SyncWorld {
 
     var environment: [String: String] { ["PORTAL_KNOWN_HOSTS": knownHosts] }
 
-    /// The portal document for these channels (JSON objects as text): on the twin, a spec
-    /// exactly as for AWS; on the loopback fixture, one with an "ssh" section.
+    /// The portal document for these channels (JSON objects as text): a spec exactly as
+    /// for AWS, on the shared twin machine, with that machine's "instance".
     func document(_ channels: [String]) throws -> String {
-        let env = ProcessInfo.processInfo.environment
-        let spec = try twin.map { _ in
-            try LocalCloud.spec(instanceType: "t3.medium", channels: channels.map { try JSON(parsing: Array($0.utf8)) })
-                .serialized()
-        } ?? """
-            {"spot_instance": {"instance_type": "t3.medium", "image_id": "ami-12345678", "key_pair_name": "portal",
-              "identity_file": "\(env["PORTAL_LOCAL_SSH_KEY"] ?? "")", "security_group_id": "sg-12345678",
-              "availability_zone": "us-east-1a", "remote_user": "\(env["PORTAL_LOCAL_SSHD_USER"] ?? env["PORTAL_LOCAL_SSH_USER"] ?? "root")"},
-             "channels": [\(channels.joined(separator: ", "))],
-             "ssh": {"host": "127.0.0.1", "port": \(env["PORTAL_LOCAL_SSHD_PORT"] ?? env["PORTAL_LOCAL_SSH_PORT"] ?? "22")}}
-            """
+        let twin = try #require(twin, "a channels document needs the world on a shared twin")
+        let spec = try LocalCloud.spec(instanceType: "t3.medium", channels: channels.map { try JSON(parsing: Array($0.utf8)) })
+            .serialized()
         let specPath = root + "/w\(UUID().uuidString.prefix(6)).json"
         try spec.write(toFile: specPath, atomically: true, encoding: .utf8)
         let validated = try run("portal-spec", [specPath])
         try #require(validated.status == 0, "\(validated.stderr)")
         var object = try #require(validated.json?.objectValue)
-        object["instance"] = twin?.instance ?? ["id": .string(instanceID)]
+        object["instance"] = twin.instance
         return JSON.object(object).serialized()
     }
 
