@@ -578,7 +578,7 @@ struct ChannelIntegrationTests {
             }
         }
         #expect(sync.wait(60) { SyncWorld.tree(w.instance + "/out") == expectedOut && SyncWorld.tree(w.laptop + "/in") == expectedIn },
-                "out: \(SyncWorld.tree(w.instance + "/out").count) of 90, in: \(SyncWorld.tree(w.laptop + "/in").count) of 90; \(sync.stderr)")
+                "out: \(SyncWorld.tree(w.instance + "/out").count) of 90 (not expected: \(SyncWorld.tree(w.instance + "/out").keys.filter { expectedOut[$0] == nil })), in: \(SyncWorld.tree(w.laptop + "/in").count) of 90; \(sync.stderr)")
         #expect(!sync.errorLines.isEmpty, "the lost connection was not reported")
         #expect(sync.process.isRunning)
         // Still live after recovery.
