@@ -22,10 +22,7 @@ public struct PortalFind: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            let document = try CommandIO.readDocument(checkFiles: false)
-            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            let found = try Stages.find(document, cloud: cloud)
-            Terminal.writeDocument(found.json)
+            let found = try CommandIO.runStage(aws, output) { try Stages.find($0, cloud: $1) }
             if found.instance == nil { throw ExitCode(ExitStatus.failure.rawValue) }
         }
     }

@@ -25,10 +25,9 @@ public struct PortalSpotCancel: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            let document = try CommandIO.readDocument(checkFiles: false)
-            _ = try document.givenInstance()  // bad input before any AWS call
-            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            Terminal.writeDocument(try Stages.spotCancel(document, cloud: cloud).json)
+            try CommandIO.runStage(aws, output, check: { _ = try $0.givenInstance() }) {
+                try Stages.spotCancel($0, cloud: $1)
+            }
         }
     }
 }

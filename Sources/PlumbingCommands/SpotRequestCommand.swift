@@ -34,13 +34,13 @@ public struct PortalSpotRequest: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            let document = try CommandIO.readDocument(checkFiles: false)
-            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            Interruption.install()
             var options = LaunchOptions()
             options.api = api
             options.timeout = timeout.value
-            Terminal.writeDocument(try Stages.spotRequest(document, cloud: cloud, options: options).json)
+            try CommandIO.runStage(aws, output) { document, cloud in
+                Interruption.install()
+                return try Stages.spotRequest(document, cloud: cloud, options: options)
+            }
         }
     }
 }

@@ -31,13 +31,11 @@ public struct PortalVolumeAttach: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            let document = try CommandIO.readDocument(checkFiles: false)
-            _ = try document.requireInstance()  // bad input before any AWS call
-            let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
-            Interruption.install()
-            let done = detach ? try Stages.volumeDetach(document, cloud: cloud, timeout: timeout.value)
-                : try Stages.volumeAttach(document, cloud: cloud, timeout: timeout.value)
-            Terminal.writeDocument(done.json)
+            try CommandIO.runStage(aws, output, check: { _ = try $0.requireInstance() }) { document, cloud in
+                Interruption.install()
+                return detach ? try Stages.volumeDetach(document, cloud: cloud, timeout: timeout.value)
+                    : try Stages.volumeAttach(document, cloud: cloud, timeout: timeout.value)
+            }
         }
     }
 }

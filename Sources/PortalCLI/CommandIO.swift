@@ -24,6 +24,19 @@ public enum CommandIO {
         return PortalCloud(client: client, progress: quiet ? .silent : progressLog())
     }
 
+    /// A plumbing stage's one shape: the document from stdin, `check` (bad input refused
+    /// before any AWS call), the cloud, the stage, and the document it returns on stdout.
+    @discardableResult
+    public static func runStage(_ aws: AWSOptions, _ output: OutputOptions,
+                                check: (PortalDocument) throws -> Void = { _ in },
+                                _ stage: (PortalDocument, PortalCloud) throws -> PortalDocument) throws -> PortalDocument {
+        let document = try readDocument(checkFiles: false)
+        try check(document)
+        let done = try stage(document, try cloud(aws, verbose: output.verbose, quiet: output.quiet))
+        Terminal.writeDocument(done.json)
+        return done
+    }
+
     /// The status line of this process, shared by every step.
     public static let statusLine = StatusLine(program: Report.program)
 
