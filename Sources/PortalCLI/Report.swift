@@ -2,7 +2,7 @@ import ArgumentParser
 import PortalBase
 
 /// How every command reports a failure: `NAME: error: MESSAGE` on stderr, then
-/// any hints, then the exit status the failure carries (DESIGN.md's table).
+/// any hints, then the exit status the failure carries (`ExitStatus`).
 public enum Report {
     public static let program: String = {
         programName
