@@ -137,7 +137,7 @@ extension PortalCloud {
     /// cloud-init prints the host key fingerprints; nil when there is none or
     /// it cannot be read (then host keys are trusted on first use).
     public func consoleOutput(instanceID: String) -> String? {
-        guard InstanceID.isValid(instanceID),
+        guard InstanceID(instanceID) != nil,
             let answer = try? ec2("GetConsoleOutput", [("InstanceId", instanceID)]),
             let encoded = answer["output"]?.stringValue, !encoded.isEmpty
         else { return nil }

@@ -2,7 +2,7 @@ import PortalBase
 
 /// A portal spec, validated: what to rent, what to attach, what to keep in sync.
 ///
-/// The format is Portal Gun's seed format (DESIGN.md, "The spec") plus optional
+/// The format is the one Portal Gun users already write (man/portal-spec.5) plus optional
 /// extensions: `spot_instance.setup_commands`, `channels[].delete` and `ssh`.
 /// A value of this type comes only from `validate(json:file:strict:)` or from
 /// its initialisers; `toJSON()` writes the normalised form that `portal-spec`

@@ -13,7 +13,7 @@ extension PortalSpec.PersistentVolume {
         return try document.requireAttachments().enumerated().map { index, attachment in
             let path = "<stdin>: \(DocumentKey.attachments)[\(index)]"
             let volumeID = attachment.volumeID
-            guard VolumeID.isValid(volumeID) else {
+            guard VolumeID(volumeID) != nil else {
                 throw Failure("\(path).\(DocumentKey.volumeID): expected a volume id (vol-0123abcd…), found \(JSON.string(volumeID).shortDescription)",
                               status: .dataError)
             }

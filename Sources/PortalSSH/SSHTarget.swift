@@ -39,7 +39,7 @@ public struct SSHTarget: Equatable, Sendable {
             host = try SSHTarget.address(of: instance, choice: spec.ssh.address)
         }
         // Both are written into known_hosts and handed to ssh: checked first.
-        if let instanceID, !InstanceID.isValid(instanceID) {
+        if let instanceID, InstanceID(instanceID) == nil {
             throw Failure("<stdin>: instance.id: expected an instance id such as \"i-0123456789abcdef0\", "
                           + "found \(JSON.string(instanceID).shortDescription)", status: .dataError)
         }
