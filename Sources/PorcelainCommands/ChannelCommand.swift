@@ -64,7 +64,7 @@ struct ChannelCommand: ParsableCommand {
             options.connectTimeout = sshTimeout.value
             let quiet = output.quiet
             options.progress = { if !quiet { Terminal.stderr("portal: \($0)") } }
-            let instanceID = instance.id
+            let instanceID = instance.id.rawValue
             options.consoleOutput = { cloud.consoleOutput(instanceID: instanceID) }
             let session = try SyncSession(document: document, options: options)
             // Spot notices (the watcher's events), as portal watch has them.

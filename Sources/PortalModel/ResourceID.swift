@@ -6,6 +6,7 @@ import PortalBase
 /// type may name a device link or a lock file on the instance.
 public struct VolumeID: ResourceID {
     public static let prefix = "vol-"
+    public static let expected = "a volume id (vol-0123abcd…)"
     public let rawValue: String
     public init(unchecked rawValue: String) { self.rawValue = rawValue }
 }
@@ -15,6 +16,7 @@ public struct VolumeID: ResourceID {
 /// instance's host key in known_hosts and goes to ssh as its HostKeyAlias.
 public struct InstanceID: ResourceID {
     public static let prefix = "i-"
+    public static let expected = "an instance id such as \"i-0123456789abcdef0\""
     public let rawValue: String
     public init(unchecked rawValue: String) { self.rawValue = rawValue }
 }
@@ -23,9 +25,10 @@ public struct InstanceID: ResourceID {
 /// they are in documents and AWS calls.
 public protocol ResourceID: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     static var prefix: String { get }
+    /// What a message says was expected: `a volume id (vol-0123abcd…)`.
+    static var expected: String { get }
     var rawValue: String { get }
-    /// For what needs no check: an id as AWS answered it. Everything else
-    /// goes through `init?(_:)`.
+    /// What `init?(_:)` makes once it has checked: nothing else calls it.
     init(unchecked rawValue: String)
 }
 
@@ -37,6 +40,15 @@ extension ResourceID {
               hex.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
         else { return nil }
         self.init(unchecked: text)
+    }
+
+    /// The id a document holds at `path` (`<stdin>: instance.id`), or bad
+    /// input (exit 65) that says what was found.
+    public static func document(_ text: String, at path: String) throws -> Self {
+        guard let id = Self(text) else {
+            throw Failure("\(path): expected \(expected), found \(JSON.string(text).shortDescription)", status: .dataError)
+        }
+        return id
     }
 
     /// A literal in code (`"vol-0123456789abcdef0"`), checked as any other.
