@@ -41,20 +41,22 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C libraries, found through pkg-config.
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // C libraries, found through pkg-config. (libcurl is not linked: PortalAWS
+        // loads it on the first request; CCurlShim uses only its headers.)
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         // Typed wrappers for what Swift cannot call directly (variadic functions, macros).
-        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .target(name: "CCurlShim"),
         .target(name: "CSSH2Shim", dependencies: ["CSSH2"]),
 
         .target(name: "PortalBase", swiftSettings: strict),
-        .target(name: "PortalAWS", dependencies: ["PortalBase", "CCurl", "CCrypto", "CCurlShim"], swiftSettings: strict),
+        // SHA-256 and HMAC over libcrypto, for PortalAWS and PortalSSH only.
+        .target(name: "PortalCrypto", dependencies: ["CCrypto"], swiftSettings: strict),
+        .target(name: "PortalAWS", dependencies: ["PortalBase", "PortalCrypto", "CCurlShim"], swiftSettings: strict),
         // The spec, the portal document and what it holds: no AWS client, no SSH.
         .target(name: "PortalModel", dependencies: ["PortalBase"], swiftSettings: strict),
         .target(name: "PortalCore", dependencies: ["PortalBase", "PortalModel", "PortalAWS"], swiftSettings: strict),
-        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalModel", "CSSH2", "CCrypto", "CSSH2Shim"],
+        .target(name: "PortalSSH", dependencies: ["PortalBase", "PortalModel", "PortalCrypto", "CSSH2", "CSSH2Shim"],
                 swiftSettings: strict),
         .target(name: "PortalSync", dependencies: ["PortalBase", "PortalModel", "PortalSSH"], swiftSettings: strict),
         // What every command shares: options, reporting, progress.
@@ -79,6 +81,7 @@ let package = Package(
         .executableTarget(name: multicall, dependencies: ["PlumbingCommands", "RemoteCommands", "PorcelainCommands"],
                           path: "Sources/Commands/\(multicall)", swiftSettings: strict),
         .testTarget(name: "PortalBaseTests", dependencies: ["PortalBase"], swiftSettings: strict),
+        .testTarget(name: "PortalCryptoTests", dependencies: ["PortalCrypto"], swiftSettings: strict),
         .testTarget(name: "PortalAWSTests", dependencies: ["PortalAWS"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "PortalModelTests", dependencies: ["PortalBase", "PortalModel"],

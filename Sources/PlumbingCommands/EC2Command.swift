@@ -28,8 +28,7 @@ public struct PortalEC2: ParsableCommand {
 
     @OptionGroup var aws: AWSOptions
 
-    @Flag(name: .shortAndLong, help: "Show each HTTP request made (never secrets) on stderr.")
-    var verbose = false
+    @OptionGroup var output: OutputOptions
 
     public init() {}
 
@@ -54,8 +53,7 @@ public struct PortalEC2: ParsableCommand {
                               status: parameters.isEmpty ? .usage : .dataError)
             }
             parameters["Action"] = nil
-            let client = AWSClient(configuration: try aws.configuration())
-            if verbose { client.trace = { Terminal.stderr("portal-ec2: \($0)") } }
+            let client = try CommandIO.client(aws, verbose: output.verbose)
             let response = try client.call(name, json: parameters, service: service.rawValue)
             Terminal.writeDocument(response)
         }

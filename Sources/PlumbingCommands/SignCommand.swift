@@ -49,7 +49,7 @@ public struct PortalSign: ParsableCommand {
 
     public func run() throws {
         try Report.run {
-            let document = try RequestDocument(readStandardInputJSON(expecting: "an HTTP request"))
+            let document = try RequestDocument(CommandIO.readJSON(expecting: "an HTTP request"))
             let resolver = ConfigurationResolver(profile: aws.profile, region: aws.region)
             let credentials = try resolver.resolveCredentials()
             let region = try document.region ?? resolver.resolveRegion()

@@ -64,7 +64,7 @@ struct ChannelCommand: ParsableCommand {
             options.connectTimeout = sshTimeout.value
             let quiet = output.quiet
             options.progress = { if !quiet { Terminal.stderr("portal: \($0)") } }
-            let instanceID = instance.id
+            let instanceID = instance.id.rawValue
             options.consoleOutput = { cloud.consoleOutput(instanceID: instanceID) }
             let session = try SyncSession(document: document, options: options)
             // Spot notices (the watcher's events), as portal watch has them.
@@ -85,16 +85,14 @@ struct ChannelCommand: ParsableCommand {
                 succeeded = try session.run { event in
                 if json {
                     Terminal.stdout(event.line + "\n")
-                    if case .error(let channel, let direction, let message) = event {
-                        Report.error(channel.map { "channel \($0) (\(direction?.rawValue ?? "?")): " }.map { $0 + message } ?? message)
-                    }
+                    event.reportError()
                     return
                 }
                 switch event {
                 case .transfer(let transfer):
                     if let line = Self.line(transfer) { Terminal.stdout(line + "\n") }
-                case .error(let channel, let direction, let message):
-                    Report.error(channel.map { "channel \($0) (\(direction?.rawValue ?? "?")): " }.map { $0 + message } ?? message)
+                case .error:
+                    event.reportError()
                 }
                 }
             } catch let failure as PortalFailure where failure.exitStatus == .interrupted {

@@ -50,7 +50,7 @@ struct ExtendCommand: ParsableCommand {
             let deadline = max(instance.deadline ?? now, now).addingTimeInterval(seconds)
             let target = try SSHTarget(document: document)
             let session = try connect(to: target, options: ConnectOptions(timeout: sshTimeout),
-                                      consoleOutput: { cloud.consoleOutput(instanceID: instance.id) },
+                                      consoleOutput: { cloud.consoleOutput(instanceID: instance.id.rawValue) },
                                       progress: { if !output.quiet { Terminal.stderr("portal: \($0)") } })
             var install = WatcherInstall(spec: document.spec,
                                          deadline: .at(Int(deadline.timeIntervalSince1970), since: Int(now.timeIntervalSince1970)))

@@ -44,7 +44,7 @@ struct InfoCommand: ParsableCommand {
                 let value: String? = switch field {
                 case .name: document.name
                 case .status: instance == nil ? "close" : "open"
-                case .id: instance?.id
+                case .id: instance?.id.rawValue
                 case .type: instance?.type ?? spec.spotInstance.instanceType
                 case .user: spec.spotInstance.remoteUser
                 case .host: target?.host
@@ -68,12 +68,12 @@ struct InfoCommand: ParsableCommand {
                 object["deadline"] = instance?.deadline.map { .string(Ending.iso($0)) } ?? .null
                 if instance == nil { object["ended"] = (try? cloud.lastEnding(portal: document.name))??.json ?? .null }
                 object["volumes"] = .array(zip(spec.persistentVolumes, volumes).map { wanted, volume in
-                    [DocumentKey.volumeID: .string(wanted.volumeID), "device": .string(wanted.device),
+                    [DocumentKey.volumeID: wanted.volumeID.json, "device": .string(wanted.device),
                      "mount_point": .string(wanted.mountPoint),
                      "name": volume.tags[Tag.name].map(JSON.string) ?? .null,
                      "size_gib": .int(Int64(volume.sizeGiB)),
                      "state": .string(volume.state),
-                     "attached_to": volume.instanceID.map(JSON.string) ?? .null]
+                     "attached_to": volume.instanceID?.json ?? .null]
                 })
                 if let instance {
                     object["cost"] = [

@@ -47,7 +47,7 @@ struct ListCommand: ParsableCommand {
                 return
             }
             let rows = zip(instances, costs).map { i, cost in
-                [i.portalName ?? "-", i.id, i.type, i.zone, i.state, i.uptime.map(humanDuration) ?? "-",
+                [i.portalName ?? "-", i.id.rawValue, i.type, i.zone, i.state, i.uptime.map(humanDuration) ?? "-",
                  cost?.pricePerHour.map { cFormat("%.4f", $0) } ?? "-", cost.map { dollars($0.total) } ?? "-"]
             } + interrupted.map { name, ending in
                 [name, ending.instanceID, "-", "-", "interrupted by AWS" + (ending.time.map { " at \($0)" } ?? ""), "-", "-", "-"]

@@ -82,7 +82,7 @@ struct OpenCommand: ParsableCommand {
                 instance = existing
                 if existing.state == "pending" {
                     // AttachVolume needs a running instance (else IncorrectState).
-                    instance = try timed("launch") { try cloud.waitUntilRunning(existing.id, started: Date(), options: options) }
+                    instance = try timed("launch") { try cloud.waitUntilRunning(existing.id.rawValue, started: Date(), options: options) }
                 }
             } else {
                 // The price is told while the launch goes on, not before it.

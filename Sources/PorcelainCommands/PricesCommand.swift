@@ -39,7 +39,7 @@ struct PricesCommand: ParsableCommand {
             let cloud = try CommandIO.cloud(aws, verbose: output.verbose, quiet: output.quiet)
             let latest = try SpotPrices(client: cloud.client).latest(types: types)
             var held: [String: [String]] = [:]
-            for volume in try Volumes(client: cloud.client).list() { held[volume.zone, default: []].append(volume.id) }
+            for volume in try Volumes(client: cloud.client).list() { held[volume.zone, default: []].append(volume.id.rawValue) }
             let cheapest = Dictionary(grouping: latest, by: \.instanceType).mapValues { $0.map(\.price).min() ?? 0 }
             if json {
                 Terminal.writeDocument(.array(latest.map { point in

@@ -156,7 +156,7 @@ extension VolumeCommand {
                 let request = VolumeRequest(name: name, sizeGiB: size, zone: zone ?? "", type: type, iops: iops,
                                             snapshotID: snapshot, tags: tags)
                 let volume = try volumes.create(request, wait: !noWait)
-                Terminal.stdout(volume.id + "\n")
+                Terminal.stdout(volume.id.rawValue + "\n")
                 options.log("created \(volume.summary)")
             }
         }

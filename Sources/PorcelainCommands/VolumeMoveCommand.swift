@@ -59,13 +59,13 @@ extension VolumeCommand {
                     throw Failure("interrupted: nothing was deleted", status: .interrupted,
                                   hints: ["'portal volume move \(id) -z \(zone)' continues from where it stopped"])
                 }
-                Terminal.stdout(outcome.new.id + "\n")
+                Terminal.stdout(outcome.new.id.rawValue + "\n")
                 options.log("moved '\(id)' to \(outcome.new.summary)")
                 if !outcome.deleted {
                     options.log("kept '\(id)'" + (outcome.snapshotID.map { " and the snapshot \($0)" } ?? "")
                         + ": 'portal volume move \(id) -z \(zone) --yes' deletes them")
                 }
-                for reference in VolumeMove.specs(naming: id, in: specs) {
+                for reference in VolumeMove.specs(naming: id.rawValue, in: specs) {
                     var line = "\(reference.file): persistent_volumes[\(reference.index)].volume_id: put \(outcome.new.id) for \(id)"
                     if let specZone = reference.zone, specZone != zone {
                         line += ", and spot_instance.availability_zone: \(zone) for \(specZone)"

@@ -70,7 +70,7 @@ public final class PortalWatch: @unchecked Sendable {
         let target = try SSHTarget(document: located)
         say("watching \(instance.id) (\(instance.type) in \(instance.zone)) over ssh to \(target.destination); Ctrl-C stops watching")
         let session = try connect(to: target, options: ConnectOptions(timeout: options.sshTimeout),
-                                  consoleOutput: { [cloud] in cloud.consoleOutput(instanceID: instance.id) },
+                                  consoleOutput: { [cloud] in cloud.consoleOutput(instanceID: instance.id.rawValue) },
                                   progress: say)
         let installed = try WatcherInstall(spec: document.spec, deadline: .keep).install(session: session)
         say("watcher \(installed["watcher"] ?? "?") (\(installed["manager"] ?? "?"), pid \(installed["pid"] ?? "?"))")
@@ -119,7 +119,7 @@ public final class PortalWatch: @unchecked Sendable {
             }
             if now - lastCheck >= (notice == nil && sessionAlive ? 10 : 2) {
                 lastCheck = now
-                if let ending = try cloud.ending(of: instance.id), ["shutting-down", "terminated"].contains(ending.state) {
+                if let ending = try cloud.ending(of: instance.id.rawValue), ["shutting-down", "terminated"].contains(ending.state) {
                     return try settled(ending)
                 }
             }

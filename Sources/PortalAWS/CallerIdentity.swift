@@ -1,4 +1,5 @@
 import PortalBase
+import PortalCrypto
 
 extension AWSClient {
     /// The caller's ARN (STS GetCallerIdentity), which Portal Gun writes in the
@@ -13,7 +14,7 @@ extension AWSClient {
         let useCache = environment["PORTAL_NO_CACHE"] != "1"
         let home = environment["HOME"] ?? passwdHomeDirectory()
         let cacheDirectory = (environment["XDG_CACHE_HOME"] ?? home + "/.cache") + "/portal-gun/identity"
-        let key = Crypto.sha256(Array("\(configuration.credentials.accessKeyId)\n\(configuration.endpoint(for: "sts"))".utf8)).hex
+        let key = SHA256.hash(Array("\(configuration.credentials.accessKeyId)\n\(configuration.endpoint(for: "sts"))".utf8)).hex
         let file = cacheDirectory + "/" + key
         if useCache, let data = FileManager.default.contents(atPath: file),
             let arn = String(data: data, encoding: .utf8), arn.hasPrefix("arn:")

@@ -1,4 +1,3 @@
-import CCurl
 import CCurlShim
 import PortalBase
 
@@ -108,6 +107,9 @@ public struct HTTPError: PortalFailure, Equatable {
 /// `User-Agent: portal-gun/0.1` only when the request has none (SigV4 does not
 /// sign the user agent, so adding it after signing is safe).
 ///
+/// libcurl itself is loaded by the first request (`Curl`, CurlLibrary.swift),
+/// and the handle made then: a client that sends nothing costs nothing.
+///
 /// `@unchecked Sendable`: the handle, the error buffer and the counters are
 /// touched only while `lock` is held, so concurrent callers take turns on the
 /// one connection; libcurl never sees the handle from two threads at once.
@@ -120,23 +122,17 @@ public final class HTTPClient: @unchecked Sendable {
     /// the request (EC2's largest answers are a few MiB).
     public var maximumResponse = 32 << 20
 
-    private let handle: UnsafeMutableRawPointer
+    /// libcurl and this client's handle, from the first request on.
+    private var easy: (curl: Curl, handle: Curl.Handle)?
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private let lock = Lock()
     private var _trace: (@Sendable (String) -> Void)?
     private var _connectionsOpened = 0
 
-    /// `curl_global_init`, once per process: a `static let` is initialised
-    /// lazily and exactly once, even when threads race for it.
-    private static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-
     /// - Parameters:
     ///   - connectTimeout: seconds to wait for a connection (TCP and TLS).
     ///   - totalTimeout: seconds one whole request may take.
     public init(connectTimeout: Double = 10, totalTimeout: Double = 60) {
-        _ = HTTPClient.globalInit
-        guard let handle = curl_easy_init() else { fatalError("curl_easy_init failed: out of memory") }
-        self.handle = handle
         self.connectTimeout = connectTimeout
         self.totalTimeout = totalTimeout
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -144,7 +140,7 @@ public final class HTTPClient: @unchecked Sendable {
     }
 
     deinit {
-        curl_easy_cleanup(handle)
+        if let easy { easy.curl.easyCleanup(easy.handle) }
         errorBuffer.deallocate()
     }
 
@@ -161,10 +157,19 @@ public final class HTTPClient: @unchecked Sendable {
 
     /// Sends the request and waits for the whole response. Any HTTP status,
     /// 500 included, is a response; only a failure to get one throws
-    /// `HTTPError`.
+    /// `HTTPError`; so does libcurl missing (a `Failure`, before any request).
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
+        let curl = try Curl.loaded()
         let (result, line, trace) = lock.withLock { () -> (Result<HTTPResponse, HTTPError>, String, ((String) -> Void)?) in
-            let (result, line) = sendLocked(request)
+            let handle: Curl.Handle
+            if let easy {
+                handle = easy.handle
+            } else {
+                guard let made = curl.easyInit() else { fatalError("curl_easy_init failed: out of memory") }
+                easy = (curl, made)
+                handle = made
+            }
+            let (result, line) = sendLocked(request, curl, handle)
             return (result, line, _trace)
         }
         // Outside the lock, so that a trace hook may use this client.
@@ -173,10 +178,10 @@ public final class HTTPClient: @unchecked Sendable {
     }
 
     /// The result, and the line for the trace.
-    private func sendLocked(_ request: HTTPRequest) -> (Result<HTTPResponse, HTTPError>, String) {
+    private func sendLocked(_ request: HTTPRequest, _ curl: Curl, _ handle: Curl.Handle) -> (Result<HTTPResponse, HTTPError>, String) {
         // Reset every option (the connection cache survives a reset), so that
         // nothing from the previous request leaks into this one.
-        curl_easy_reset(handle)
+        curl.easyReset(handle)
         errorBuffer[0] = 0
 
         let parts = request.parts
@@ -185,9 +190,9 @@ public final class HTTPClient: @unchecked Sendable {
         let context = Unmanaged.passUnretained(collector).toOpaque()
 
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
-        defer { curl_slist_free_all(headerList) }
+        defer { curl.slistFreeAll(headerList) }
         for line in HTTPClient.headerLines(for: request) {
-            guard let appended = curl_slist_append(headerList, line) else {
+            guard let appended = curl.slistAppend(headerList, line) else {
                 fatalError("curl_slist_append failed: out of memory")
             }
             headerList = appended
@@ -228,44 +233,55 @@ public final class HTTPClient: @unchecked Sendable {
         let method = request.method
         let sendsBody = !request.body.isEmpty || ["POST", "PUT", "PATCH"].contains(method)
 
+        // Setting an option can only fail for an option this libcurl does not
+        // know, or out of memory: a programming error, not a runtime condition.
+        func check(_ code: CURLcode) {
+            precondition(code == CURLE_OK, "curl_easy_setopt: \(curl.message(code))")
+        }
+        func set(_ option: CURLoption, _ value: Int) { check(pg_curl_setopt_long(curl.setopt, handle, option, value)) }
+        func set(_ option: CURLoption, string value: String) { check(pg_curl_setopt_string(curl.setopt, handle, option, value)) }
+        func set(_ option: CURLoption, pointer value: UnsafeMutableRawPointer?) {
+            check(pg_curl_setopt_pointer(curl.setopt, handle, option, value))
+        }
+
         let start = ContinuousClock.now
         let code: CURLcode = bodyStorage.withUnsafeMutableBytes { body in
             set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
             set(CURLOPT_NOSIGNAL, 1)
             // Ctrl-C cuts a request in flight short instead of waiting out its timeout.
-            check(pg_curl_set_stop_check(handle) { Interruption.cutsShort ? 1 : 0 })
+            check(pg_curl_set_stop_check(curl.setopt, handle) { Interruption.cutsShort ? 1 : 0 })
             set(CURLOPT_CONNECTTIMEOUT_MS, HTTPClient.milliseconds(connectTimeout))
             set(CURLOPT_TIMEOUT_MS, HTTPClient.milliseconds(totalTimeout))
             set(CURLOPT_URL, string: request.url)
             set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headerList))
             if !request.hasHeader("User-Agent") { set(CURLOPT_USERAGENT, string: HTTPClient.userAgent) }
-            check(pg_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION, writeCallback))
+            check(pg_curl_setopt_callback(curl.setopt, handle, CURLOPT_WRITEFUNCTION, writeCallback))
             set(CURLOPT_WRITEDATA, pointer: context)
-            check(pg_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION, headerCallback))
+            check(pg_curl_setopt_callback(curl.setopt, handle, CURLOPT_HEADERFUNCTION, headerCallback))
             set(CURLOPT_HEADERDATA, pointer: context)
 
             if method == "HEAD" {
                 set(CURLOPT_NOBODY, 1)
             } else if sendsBody {
                 set(CURLOPT_POSTFIELDS, pointer: body.baseAddress)
-                check(pg_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
+                check(pg_curl_setopt_off_t(curl.setopt, handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
                 if method != "POST" { set(CURLOPT_CUSTOMREQUEST, string: method) }
             } else if method != "GET" {
                 set(CURLOPT_CUSTOMREQUEST, string: method)
             }
-            return withExtendedLifetime(collector) { curl_easy_perform(handle) }
+            return withExtendedLifetime(collector) { curl.easyPerform(handle) }
         }
         let elapsed = start.duration(to: .now)
         let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
 
         var connects = 0
-        if pg_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK {
+        if pg_curl_getinfo_long(curl.getinfo, handle, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK {
             _connectionsOpened += connects
         }
         let traceURL = "\(parts.scheme)://\(parts.host)\(parts.path)"
 
         guard code == CURLE_OK else {
-            var error = makeError(code, host: parts.host)
+            var error = makeError(code, host: parts.host, curl, handle)
             if collector.tooLarge {
                 error = HTTPError(kind: .other, code: Int(code.rawValue),
                                   curlMessage: "the answer is larger than \(maximumResponse >> 20) MiB; refused", host: parts.host)
@@ -273,7 +289,7 @@ public final class HTTPClient: @unchecked Sendable {
             return (.failure(error), "\(method) \(traceURL) -> \(error) (\(milliseconds) ms)")
         }
         var status = 0
-        _ = pg_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        _ = pg_curl_getinfo_long(curl.getinfo, handle, CURLINFO_RESPONSE_CODE, &status)
         let response = HTTPResponse(status: status, headers: collector.headers, body: collector.body)
         return (.success(response), "\(method) \(traceURL) -> \(status) (\(milliseconds) ms)")
     }
@@ -296,31 +312,16 @@ public final class HTTPClient: @unchecked Sendable {
         max(1, Int((seconds * 1000).rounded()))
     }
 
-    private func makeError(_ code: CURLcode, host: String) -> HTTPError {
+    private func makeError(_ code: CURLcode, host: String, _ curl: Curl, _ handle: Curl.Handle) -> HTTPError {
         let buffered = String(cString: errorBuffer)
-        let message = buffered.isEmpty ? String(cString: curl_easy_strerror(code)) : buffered
+        let message = buffered.isEmpty ? curl.message(code) : buffered
         let kind = HTTPError.kind(ofCurlCode: Int(code.rawValue))
         var reason: String? = nil
         var osError = 0
-        if kind == .connect, pg_curl_getinfo_long(handle, CURLINFO_OS_ERRNO, &osError) == CURLE_OK, osError != 0 {
+        if kind == .connect, pg_curl_getinfo_long(curl.getinfo, handle, CURLINFO_OS_ERRNO, &osError) == CURLE_OK, osError != 0 {
             reason = String(cString: strerror(Int32(osError)))
         }
         return HTTPError(kind: kind, code: Int(code.rawValue), curlMessage: message, host: host, reason: reason)
-    }
-
-    // Setting an option can only fail for an option this libcurl does not
-    // know, or out of memory: a programming error, not a runtime condition.
-    private func check(_ code: CURLcode) {
-        precondition(code == CURLE_OK, "curl_easy_setopt: \(String(cString: curl_easy_strerror(code)))")
-    }
-    private func set(_ option: CURLoption, _ value: Int) {
-        check(pg_curl_setopt_long(handle, option, value))
-    }
-    private func set(_ option: CURLoption, string value: String) {
-        check(pg_curl_setopt_string(handle, option, value))
-    }
-    private func set(_ option: CURLoption, pointer value: UnsafeMutableRawPointer?) {
-        check(pg_curl_setopt_pointer(handle, option, value))
     }
 }
 

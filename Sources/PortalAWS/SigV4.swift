@@ -1,4 +1,5 @@
 import PortalBase
+import PortalCrypto
 
 /// AWS Signature Version 4, in the stages the AWS document names: canonical
 /// request, string to sign, signing key, signature. Every stage is a pure
@@ -74,7 +75,7 @@ public struct SigV4 {
 
     /// The hex SHA-256 of the payload, unless the request states it.
     public static func payloadHash(_ request: HTTPRequest) -> String {
-        request.header("x-amz-content-sha256") ?? Crypto.sha256(request.body).hex
+        request.header("x-amz-content-sha256") ?? SHA256.hash(request.body).hex
     }
 
     /// Lowercased names, values trimmed and inner runs of white space folded to
@@ -148,20 +149,20 @@ public struct SigV4 {
             SigV4.algorithm,
             amzDate,
             credentialScope(amzDate: amzDate),
-            Crypto.sha256(Array(canonicalRequest.utf8)).hex,
+            SHA256.hash(Array(canonicalRequest.utf8)).hex,
         ].joined(separator: "\n")
     }
 
     public func signingKey(amzDate: String) -> [UInt8] {
         let secret = Array("AWS4\(credentials.secretAccessKey)".utf8)
-        let dateKey = Crypto.hmacSHA256(key: secret, data: Array(amzDate.prefix(8).utf8))
-        let regionKey = Crypto.hmacSHA256(key: dateKey, data: Array(region.utf8))
-        let serviceKey = Crypto.hmacSHA256(key: regionKey, data: Array(service.utf8))
-        return Crypto.hmacSHA256(key: serviceKey, data: Array("aws4_request".utf8))
+        let dateKey = SHA256.hmac(key: secret, data: Array(amzDate.prefix(8).utf8))
+        let regionKey = SHA256.hmac(key: dateKey, data: Array(region.utf8))
+        let serviceKey = SHA256.hmac(key: regionKey, data: Array(service.utf8))
+        return SHA256.hmac(key: serviceKey, data: Array("aws4_request".utf8))
     }
 
     public func signature(stringToSign: String, amzDate: String) -> String {
-        Crypto.hmacSHA256(key: signingKey(amzDate: amzDate), data: Array(stringToSign.utf8)).hex
+        SHA256.hmac(key: signingKey(amzDate: amzDate), data: Array(stringToSign.utf8)).hex
     }
 
     // MARK: Signing

@@ -1,5 +1,6 @@
-/// Exit statuses, as DESIGN.md fixes them (sysexits, as swift-argument-parser
-/// already uses for usage errors). Every executable documents them.
+/// Exit statuses, as the README's table fixes them (sysexits, as
+/// swift-argument-parser already uses for usage errors). Every executable
+/// documents them.
 public enum ExitStatus: Int32, Sendable {
     case success = 0
     /// The operation failed.

@@ -11,17 +11,35 @@ public enum CommandIO {
     /// uses SSH passes `checkFiles: false`, so that a portal can be closed
     /// from a machine without its key.
     public static func readDocument(checkFiles: Bool = true) throws -> PortalDocument {
-        let json = try readStandardInputJSON(expecting: "a portal document")
+        let json = try readJSON(expecting: "a portal document")
         return try PortalDocument(json: json, checkFiles: checkFiles)
     }
 
-    /// The cloud for a command: credentials and region from the standard
-    /// chain, progress on stderr unless quiet, each AWS call shown when verbose.
-    public static func cloud(_ aws: AWSOptions, verbose: Bool = false, quiet: Bool = false) throws -> PortalCloud {
+    /// Reads the whole of stdin as one JSON document; a syntax error is exit 65.
+    public static func readJSON(expecting what: String = "a JSON document") throws -> JSON {
+        if Terminal.stdinIsTerminal {
+            Terminal.stderr("\(Report.program): reading \(what) from stdin (end with Ctrl-D)")
+        }
+        let data = try StandardStreams.readInput()
+        do {
+            return try JSON(parsing: data)
+        } catch {
+            throw Failure("<stdin>: \(error)", status: .dataError)
+        }
+    }
+
+    /// The AWS client for a command: credentials and region from the
+    /// standard chain, each AWS call shown on stderr when verbose.
+    public static func client(_ aws: AWSOptions, verbose: Bool = false) throws -> AWSClient {
         let client = AWSClient(configuration: try aws.configuration())
         let program = Report.program
         if verbose { client.trace = { Terminal.stderr("\(program): \($0)") } }
-        return PortalCloud(client: client, progress: quiet ? .silent : progressLog())
+        return client
+    }
+
+    /// The cloud for a command: its client, and progress on stderr unless quiet.
+    public static func cloud(_ aws: AWSOptions, verbose: Bool = false, quiet: Bool = false) throws -> PortalCloud {
+        PortalCloud(client: try client(aws, verbose: verbose), progress: quiet ? .silent : progressLog())
     }
 
     /// A plumbing stage's one shape: the document from stdin, `check` (bad input refused
@@ -45,15 +63,4 @@ public enum CommandIO {
         let line = statusLine
         return ProgressLog { line.update($0) }
     }
-}
-
-/// `-v` and `-q`, for every command that talks to AWS.
-public struct OutputOptions: ParsableArguments {
-    @Flag(name: .shortAndLong, help: "Show each AWS call (never secrets) on stderr.")
-    public var verbose = false
-
-    @Flag(name: .shortAndLong, help: "Print no progress, only errors.")
-    public var quiet = false
-
-    public init() {}
 }

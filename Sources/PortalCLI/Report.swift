@@ -1,11 +1,8 @@
 import ArgumentParser
-import PortalAWS
 import PortalBase
-import PortalCore
-import PortalModel
 
 /// How every command reports a failure: `NAME: error: MESSAGE` on stderr, then
-/// any hints, then the exit status the failure carries (DESIGN.md's table).
+/// any hints, then the exit status the failure carries (`ExitStatus`).
 public enum Report {
     public static let program: String = {
         programName
@@ -83,34 +80,3 @@ public enum Terminal {
         stdout(json.serialized(pretty: stdoutIsTerminal) + "\n")
     }
 }
-
-/// Reads the whole of stdin as one JSON document; a syntax error is exit 65.
-public func readStandardInputJSON(expecting what: String = "a JSON document") throws -> JSON {
-    if Terminal.stdinIsTerminal {
-        Terminal.stderr("\(Report.program): reading \(what) from stdin (end with Ctrl-D)")
-    }
-    let data = try StandardStreams.readInput()
-    do {
-        return try JSON(parsing: data)
-    } catch {
-        throw Failure("<stdin>: \(error)", status: .dataError)
-    }
-}
-
-/// `--profile` and `--region`, for every command that talks to AWS.
-public struct AWSOptions: ParsableArguments {
-    @Option(help: "The AWS profile to use (else AWS_PROFILE, else 'default').")
-    public var profile: String?
-
-    @Option(help: "The AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region).")
-    public var region: String?
-
-    public init() {}
-
-    public func configuration() throws -> AWSConfiguration {
-        try ConfigurationResolver(profile: profile, region: region).resolve()
-    }
-}
-
-/// `--api`, for the commands that launch.
-extension LaunchAPI: ExpressibleByArgument {}

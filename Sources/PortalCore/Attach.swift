@@ -22,7 +22,7 @@ extension PortalCloud {
             let wanted = spec.persistentVolumes[index]
             let attachedTo = volume.instanceID
             if let attachedTo, attachedTo != instance.id {
-                throw Failure("persistent_volumes[\(index)]: volume '\(wanted.volumeID)' is attached to \(holder(of: volume) ?? attachedTo), not to \(instance.id)",
+                throw Failure("persistent_volumes[\(index)]: volume '\(wanted.volumeID)' is attached to \(holder(of: volume) ?? attachedTo.rawValue), not to \(instance.id)",
                               hints: ["close the portal that holds it first ('portal list' shows them)"])
             }
             if attachedTo == nil { toAttach.append(wanted) }
@@ -31,7 +31,8 @@ extension PortalCloud {
             progress("attaching " + toAttach.map { "\($0.volumeID) at \($0.device)" }.joined(separator: ", "))
         }
         _ = try concurrently(toAttach) { volume in
-            try ec2("AttachVolume", [("VolumeId", volume.volumeID), ("InstanceId", instance.id), ("Device", volume.device)])
+            try ec2("AttachVolume", [("VolumeId", volume.volumeID.rawValue), ("InstanceId", instance.id.rawValue),
+                                     ("Device", volume.device)])
         }
         // Wait until EC2 says every one is attached.
         var options = LaunchOptions()
@@ -53,7 +54,7 @@ extension PortalCloud {
     /// (the calls at the same time).
     public func tagAttached(_ document: PortalDocument) throws {
         _ = try concurrently(document.spec.persistentVolumes) { volume in
-            try ec2("CreateTags", [("ResourceId.1", volume.volumeID),
+            try ec2("CreateTags", [("ResourceId.1", volume.volumeID.rawValue),
                                    ("Tag.1.Key", Tag.mountPoint), ("Tag.1.Value", volume.mountPoint),
                                    ("Tag.2.Key", Tag.portalName), ("Tag.2.Value", document.name)])
         }
@@ -68,9 +69,9 @@ extension PortalCloud {
         let ours = zip(spec.persistentVolumes, volumes).filter {
             $0.1.instanceID == instance.id
         }.map(\.0)
-        if !ours.isEmpty { progress("detaching " + ours.map(\.volumeID).joined(separator: ", ")) }
+        if !ours.isEmpty { progress("detaching " + ours.map(\.volumeID.rawValue).joined(separator: ", ")) }
         _ = try concurrently(ours) { volume in
-            try ec2("DetachVolume", [("VolumeId", volume.volumeID), ("InstanceId", instance.id)])
+            try ec2("DetachVolume", [("VolumeId", volume.volumeID.rawValue), ("InstanceId", instance.id.rawValue)])
         }
         var options = LaunchOptions()
         options.timeout = timeout
@@ -82,9 +83,9 @@ extension PortalCloud {
         try removeAttachmentTags(ours.map(\.volumeID))
     }
 
-    func removeAttachmentTags(_ volumeIDs: [String]) throws {
+    func removeAttachmentTags(_ volumeIDs: [VolumeID]) throws {
         guard !volumeIDs.isEmpty else { return }
-        var pairs = volumeIDs.enumerated().map { ("ResourceId.\($0.offset + 1)", $0.element) }
+        var pairs = volumeIDs.enumerated().map { ("ResourceId.\($0.offset + 1)", $0.element.rawValue) }
         pairs += [("Tag.1.Key", Tag.mountPoint), ("Tag.2.Key", Tag.portalName)]
         _ = try ec2("DeleteTags", pairs)
     }

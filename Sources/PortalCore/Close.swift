@@ -21,7 +21,7 @@ extension PortalCloud {
             var requestID = other.spotRequestID
             if requestID == nil, other.lifecycle == "spot" {
                 let answer = try ec2("DescribeSpotInstanceRequests", [("Filter.1.Name", "instance-id"),
-                                                                     ("Filter.1.Value.1", other.id)])
+                                                                     ("Filter.1.Value.1", other.id.rawValue)])
                 requestID = answer["spotInstanceRequestSet"]?[0]?["spotInstanceRequestId"]?.stringValue
             }
             var fleetID = other.spotFleetRequestID
@@ -32,7 +32,7 @@ extension PortalCloud {
             }
             progress("terminating \(other.id)" + (requestID.map { " and cancelling \($0)" } ?? "")
                 + (fleetID.map { " and fleet \($0)" } ?? ""))
-            try cleanUp(instanceID: other.id, requestID: requestID, fleetID: fleetID)
+            try cleanUp(instanceID: other.id.rawValue, requestID: requestID, fleetID: fleetID)
         }
         // The spec's volumes that were attached to what was terminated carry
         // this portal's tags; the instances' block devices name them.
@@ -56,7 +56,7 @@ extension PortalCloud {
     }
 
     /// The spec's volumes that still carry this portal's attachment tags.
-    func taggedVolumes(of document: PortalDocument) throws -> [String] {
+    func taggedVolumes(of document: PortalDocument) throws -> [VolumeID] {
         guard !document.spec.persistentVolumes.isEmpty else { return [] }
         let volumes = (try? describeVolumes(of: document.spec)) ?? []
         return volumes.filter { $0.tags[Tag.portalName] == document.name }.map(\.id)

@@ -67,7 +67,7 @@ public final class PortalCloud: @unchecked Sendable {
         let found = try openInstances(portal: name)
         if found.count > 1 {
             progress("warning: portal '\(name)' has \(found.count) live instances: "
-                + found.map(\.id).joined(separator: ", ") + "; using \(found[0].id); 'portal close \(name)' ends them all")
+                + found.map(\.id.rawValue).joined(separator: ", ") + "; using \(found[0].id); 'portal close \(name)' ends them all")
         }
         return found.first
     }
@@ -85,9 +85,9 @@ public final class PortalCloud: @unchecked Sendable {
         let ids = spec.persistentVolumes.map(\.volumeID)
         let answer: JSON
         do {
-            answer = try ec2("DescribeVolumes", ids.enumerated().map { ("VolumeId.\($0.offset + 1)", $0.element) })
+            answer = try ec2("DescribeVolumes", ids.enumerated().map { ("VolumeId.\($0.offset + 1)", $0.element.rawValue) })
         } catch let error as AWSError where error.code == "InvalidVolume.NotFound" {
-            let missing = ids.enumerated().first { error.message.contains($0.element) }
+            let missing = ids.enumerated().first { error.message.contains($0.element.rawValue) }
             let place = missing.map { "persistent_volumes[\($0.offset)]: volume '\($0.element)'" } ?? "a volume of the spec"
             throw Failure("\(place) does not exist", status: .failure,
                           hints: ["'portal volume list' shows your volumes; 'portal volume create' makes one"])
@@ -106,7 +106,7 @@ public final class PortalCloud: @unchecked Sendable {
     func holder(of volume: Volume) -> String? {
         guard let instance = volume.instanceID else { return nil }
         let portal = volume.tags[Tag.portalName].map { " (portal '\($0)')" } ?? ""
-        return instance + portal
+        return instance.rawValue + portal
     }
 
     /// Everything that would make a launch useless, checked before anything
@@ -137,7 +137,7 @@ extension PortalCloud {
     /// cloud-init prints the host key fingerprints; nil when there is none or
     /// it cannot be read (then host keys are trusted on first use).
     public func consoleOutput(instanceID: String) -> String? {
-        guard InstanceID.isValid(instanceID),
+        guard InstanceID(instanceID) != nil,
             let answer = try? ec2("GetConsoleOutput", [("InstanceId", instanceID)]),
             let encoded = answer["output"]?.stringValue, !encoded.isEmpty
         else { return nil }

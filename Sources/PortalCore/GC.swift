@@ -109,11 +109,11 @@ public struct GarbageCollector: Sendable {
             var detail = instance.portalName.map { "portal '\($0)', " } ?? "no portal, "
             detail += "\(instance.type) in \(instance.zone), \(instance.state)"
             if let uptime = instance.uptime { detail += ", up \(humanDuration(uptime))" }
-            found.append(Leftover(kind: .instance, region: region, id: instance.id, detail: detail,
+            found.append(Leftover(kind: .instance, region: region, id: instance.id.rawValue, detail: detail,
                                   monthly: price.map { $0 * EBSPricing.hoursPerMonth },
                                   spotRequestID: instance.spotRequestID, fleetID: instance.spotFleetRequestID))
         }
-        let liveIDs = Set(live.map(\.id))
+        let liveIDs = Set(live.map(\.id.rawValue))
 
         // Spot requests still open or active without a live instance of theirs.
         let requests = try ec2.call("DescribeSpotInstanceRequests", filters([mine, ("state", ["open", "active"])]))
@@ -153,7 +153,7 @@ public struct GarbageCollector: Sendable {
         for volume in try Volumes(client: ec2).describe(filters: [mine]) where !volume.isInUse && volume.state == "available" {
             var detail = "\(volume.name.map { "'\($0)', " } ?? "")\(volume.sizeGiB) GiB \(volume.type) in \(volume.zone)"
             if let to = volume.tags[VolumeMove.movedToTag] { detail += ", moved to \(to)" }
-            found.append(Leftover(kind: .volume, region: region, id: volume.id, detail: detail,
+            found.append(Leftover(kind: .volume, region: region, id: volume.id.rawValue, detail: detail,
                                   monthly: EBSPricing.monthly(volume: volume, region: region)))
         }
 
@@ -201,9 +201,10 @@ public struct GarbageCollector: Sendable {
             _ = try ec2.call("CancelSpotInstanceRequests", QueryParameters([("SpotInstanceRequestId.1", item.id)]))
         case .volume:
             // Looked at again just before: attached since the scan means held.
-            let volume = try Volumes(client: ec2).volume(item.id)
+            guard let id = VolumeID(item.id) else { throw Failure("'\(item.id)' is not a volume id: kept") }
+            let volume = try Volumes(client: ec2).volume(id)
             guard !volume.isInUse, volume.createdBy == arn else {
-                throw Failure("'\(item.id)' is attached to \(volume.instanceID ?? "an instance") now: kept")
+                throw Failure("'\(item.id)' is attached to \(volume.instanceID?.rawValue ?? "an instance") now: kept")
             }
             _ = try ec2.call("DeleteVolume", QueryParameters([("VolumeId", item.id)]))
         case .snapshot:

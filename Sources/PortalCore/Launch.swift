@@ -93,8 +93,8 @@ extension PortalCloud {
             let answer = try launchCall(request.action, request.parameters)
             switch api {
             case .runInstances:
-                let launched = answer["instancesSet"]?[0].map(Instance.init(ec2:))
-                instanceID = launched?.id
+                let launched = answer["instancesSet"]?[0].flatMap(Instance.init(ec2:))
+                instanceID = launched?.id.rawValue
                 requestID = launched?.spotRequestID
             case .spotRequest:
                 requestID = answer["spotInstanceRequestSet"]?[0]?["spotInstanceRequestId"]?.stringValue
@@ -121,7 +121,7 @@ extension PortalCloud {
             if instanceID == nil {
                 // The answer may have been lost after EC2 acted: the portal was
                 // not open before, so a live instance with its tags now is ours.
-                instanceID = (try? openInstances(portal: name))?.first?.id
+                instanceID = (try? openInstances(portal: name))?.first?.id.rawValue
             }
             if requestID != nil || fleetID != nil || instanceID != nil {
                 let why = Interruption.requested ? "interrupted" : "the launch did not complete"

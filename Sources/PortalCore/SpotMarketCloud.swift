@@ -75,8 +75,8 @@ extension PortalCloud {
     }
 
     func ending(item: JSON) throws -> Ending {
-        let instance = Instance(ec2: item)
-        var ending = Ending(instanceID: instance.id, state: instance.state,
+        guard let instance = Instance(ec2: item) else { throw Failure("EC2 answered with an instance without an instance id") }
+        var ending = Ending(instanceID: instance.id.rawValue, state: instance.state,
                             reasonCode: item["stateReason"]?["code"]?.stringValue,
                             reasonMessage: item["stateReason"]?["message"]?.stringValue)
         // "User initiated (2026-12-01 22:00:00 GMT)": the time in the transition reason.
@@ -125,8 +125,8 @@ extension PortalCloud {
     }
 
     /// Records an instance's deadline in its tag.
-    public func tagDeadline(instanceID: String, deadline: Date) throws {
-        _ = try ec2("CreateTags", [("ResourceId.1", instanceID), ("Tag.1.Key", PortalCloud.deadlineTag),
+    public func tagDeadline(instanceID: InstanceID, deadline: Date) throws {
+        _ = try ec2("CreateTags", [("ResourceId.1", instanceID.rawValue), ("Tag.1.Key", PortalCloud.deadlineTag),
                                    ("Tag.1.Value", Ending.iso(deadline))])
     }
 }

@@ -30,20 +30,20 @@ public struct Volumes: Sendable {
 
     /// The volumes with these ids, found through a filter so that a missing
     /// one is reported by name instead of failing the call.
-    public func find(_ ids: [String]) throws -> (found: [Volume], missing: [String]) {
+    public func find(_ ids: [VolumeID]) throws -> (found: [Volume], missing: [VolumeID]) {
         guard !ids.isEmpty else { return ([], []) }
-        let volumes = try describe(filters: [("volume-id", ids)])
+        let volumes = try describe(filters: [("volume-id", ids.map(\.rawValue))])
         let byID = Dictionary(volumes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return (ids.compactMap { byID[$0] }, ids.filter { byID[$0] == nil })
     }
 
     /// One volume, or a failure that names it and the region.
-    public func volume(_ id: String) throws -> Volume {
+    public func volume(_ id: VolumeID) throws -> Volume {
         guard let volume = try find([id]).found.first else { throw notFound(id) }
         return volume
     }
 
-    func notFound(_ id: String) -> Failure {
+    func notFound(_ id: VolumeID) -> Failure {
         Failure("no volume '\(id)' in \(region)",
                 hints: ["'portal volume list -a' lists every volume of the region; --region picks another"])
     }
@@ -134,7 +134,7 @@ public struct Volumes: Sendable {
     /// Renames, grows and tags one volume. Everything is checked before the
     /// first change: the volume exists, is the caller's (unless `force`), and
     /// would not shrink. Growing is ModifyVolume; the tags are one CreateTags.
-    public func update(_ id: String, _ change: VolumeChange, force: Bool = false) throws -> VolumeUpdate {
+    public func update(_ id: VolumeID, _ change: VolumeChange, force: Bool = false) throws -> VolumeUpdate {
         let volume = try self.volume(id)
         if let refusal = checkOwner(volume, callerARN: try client.callerARN(), force: force, verb: "update") {
             throw refusal
@@ -143,7 +143,7 @@ public struct Volumes: Sendable {
         var result = VolumeUpdate(volume: volume, resized: nil, tagged: [])
         if let size = change.sizeGiB {
             if grows {
-                _ = try client.call("ModifyVolume", QueryParameters([("VolumeId", id), ("Size", String(size))]))
+                _ = try client.call("ModifyVolume", QueryParameters([("VolumeId", id.rawValue), ("Size", String(size))]))
                 result.resized = (volume.sizeGiB, size)
                 result.volume.sizeGiB = size
             } else {
@@ -153,7 +153,7 @@ public struct Volumes: Sendable {
         // A tag that already has its value is not written again.
         let tags = ((change.name.map { [(Tag.name, $0)] } ?? []) + change.tags).filter { volume.tags[$0.0] != $0.1 }
         if !tags.isEmpty {
-            var parameters = QueryParameters([("ResourceId.1", id)])
+            var parameters = QueryParameters([("ResourceId.1", id.rawValue)])
             for (i, tag) in tags.enumerated() {
                 parameters.pairs += [("Tag.\(i + 1).Key", tag.0), ("Tag.\(i + 1).Value", tag.1)]
                 result.volume.tags[tag.0] = tag.1
@@ -168,8 +168,8 @@ public struct Volumes: Sendable {
 
     /// Checks every volume before any is deleted: it exists, is the caller's
     /// (unless `force`), and is attached to nothing.
-    public func planDeletion(_ ids: [String], force: Bool = false) throws -> VolumeDeletionPlan {
-        var unique: [String] = []
+    public func planDeletion(_ ids: [VolumeID], force: Bool = false) throws -> VolumeDeletionPlan {
+        var unique: [VolumeID] = []
         for id in ids where !unique.contains(id) { unique.append(id) }
         let found = try find(unique).found
         let arn = force ? "" : try client.callerARN()
@@ -192,7 +192,7 @@ public struct Volumes: Sendable {
 
     /// `'vol-…' is in use: attached to i-… (portal 'gpu'); close the portal first: portal close gpu`
     public static func inUse(_ volume: Volume, instance: String? = nil) -> Failure {
-        let instance = instance ?? volume.instanceID
+        let instance = instance ?? volume.instanceID?.rawValue
         var message = "'\(volume.id)' is in use"
         if let instance { message += ": attached to \(instance)" }
         if let portal = volume.portal {
@@ -209,7 +209,7 @@ public struct Volumes: Sendable {
     public func delete(_ volumes: [Volume]) throws {
         for volume in volumes {
             do {
-                _ = try client.call("DeleteVolume", QueryParameters([("VolumeId", volume.id)]))
+                _ = try client.call("DeleteVolume", QueryParameters([("VolumeId", volume.id.rawValue)]))
             } catch let error as AWSError where error.code == "VolumeInUse" {
                 let fresh = (try? self.volume(volume.id)) ?? volume
                 throw Volumes.inUse(fresh)

@@ -2,7 +2,7 @@ import PortalBase
 
 /// An EC2 instance as the portal document carries it under `"instance"`.
 public struct Instance: Equatable, Sendable {
-    public var id: String
+    public var id: InstanceID
     public var type: String
     public var zone: String
     public var state: String
@@ -16,16 +16,18 @@ public struct Instance: Equatable, Sendable {
     public var spotFleetRequestID: String?
     public var tags: [String: String]
     /// The EBS volumes attached, from `blockDeviceMapping` (not kept in documents).
-    public var volumeIDs: [String] = []
+    public var volumeIDs: [VolumeID] = []
 
-    /// From one `instancesSet` item of a DescribeInstances or RunInstances answer.
-    public init(ec2 item: JSON) {
+    /// From one `instancesSet` item of a DescribeInstances or RunInstances
+    /// answer; nil without an instance id.
+    public init?(ec2 item: JSON) {
         func string(_ key: String) -> String? {
             guard let value = item[key]?.stringValue, !value.isEmpty else { return nil }
             return value
         }
+        guard let id = string("instanceId").flatMap(InstanceID.init) else { return nil }
+        self.id = id
         tags = Tag.dictionary(item["tagSet"])
-        id = string("instanceId") ?? ""
         type = string("instanceType") ?? ""
         zone = item["placement"]?["availabilityZone"]?.stringValue ?? ""
         state = item["instanceState"]?["name"]?.stringValue ?? "unknown"
@@ -37,15 +39,19 @@ public struct Instance: Equatable, Sendable {
         lifecycle = string("instanceLifecycle") ?? "on-demand"
         spotRequestID = string("spotInstanceRequestId")
         spotFleetRequestID = tags["aws:ec2spot:fleet-request-id"]
-        volumeIDs = (item["blockDeviceMapping"]?.arrayValue ?? []).compactMap { $0["ebs"]?["volumeId"]?.stringValue }
+        volumeIDs = (item["blockDeviceMapping"]?.arrayValue ?? []).compactMap {
+            $0["ebs"]?["volumeId"]?.stringValue.flatMap(VolumeID.init)
+        }
     }
 
-    /// From a document's `"instance"`.
+    /// From a document's `"instance"`. The id is checked here: it names the
+    /// instance's host key in known_hosts and goes to ssh.
     public init(document json: JSON) throws {
-        guard let id = json["id"]?.stringValue, !id.isEmpty else {
+        guard let text = json["id"]?.stringValue, !text.isEmpty else {
             throw Failure("<stdin>: instance.id: required, not found", status: .dataError,
                           hints: ["pipe in the output of portal-spot-request or portal-find"])
         }
+        let id = try InstanceID.document(text, at: "<stdin>: instance.id")
         func string(_ key: String) -> String? { json[key]?.stringValue }
         self.id = id
         type = string("type") ?? ""
@@ -65,7 +71,7 @@ public struct Instance: Equatable, Sendable {
 
     public var json: JSON {
         var object = JSONObject()
-        object["id"] = .string(id)
+        object["id"] = id.json
         object["type"] = .string(type)
         object["zone"] = .string(zone)
         object["state"] = .string(state)
@@ -98,7 +104,7 @@ public struct Instance: Equatable, Sendable {
 /// Every instance of a DescribeInstances answer (all reservations).
 public func instances(in answer: JSON) -> [Instance] {
     (answer["reservationSet"]?.arrayValue ?? []).flatMap { reservation in
-        (reservation["instancesSet"]?.arrayValue ?? []).map(Instance.init(ec2:))
+        (reservation["instancesSet"]?.arrayValue ?? []).compactMap(Instance.init(ec2:))
     }
 }
 

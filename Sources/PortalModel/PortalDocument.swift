@@ -225,7 +225,7 @@ public struct PortalDocument: Equatable, Sendable {
 
     /// The instance id the document names: its instance's, else its first
     /// attachment's (a document whose `ssh.host` is set may have only those).
-    public var instanceID: String? {
+    public var instanceID: InstanceID? {
         instance?.id ?? attachments?.first?.instanceID
     }
 

@@ -2,7 +2,7 @@ import PortalBase
 
 /// A portal spec, validated: what to rent, what to attach, what to keep in sync.
 ///
-/// The format is Portal Gun's seed format (DESIGN.md, "The spec") plus optional
+/// The format is the one Portal Gun users already write (man/portal-spec.5) plus optional
 /// extensions: `spot_instance.setup_commands`, `channels[].delete` and `ssh`.
 /// A value of this type comes only from `validate(json:file:strict:)` or from
 /// its initialisers; `toJSON()` writes the normalised form that `portal-spec`
@@ -71,13 +71,13 @@ public struct PortalSpec: Equatable, Hashable, Sendable {
     }
 
     public struct PersistentVolume: Equatable, Hashable, Sendable {
-        public var volumeID: String
+        public var volumeID: VolumeID
         /// The device name requested from EC2, under `/dev/`.
         public var device: String
         /// A path on the instance, without a trailing slash: absolute, or
         /// relative to the remote user's home (resolved there by portal-mount).
         public var mountPoint: String
-        public init(volumeID: String, device: String, mountPoint: String) {
+        public init(volumeID: VolumeID, device: String, mountPoint: String) {
             self.volumeID = volumeID
             self.device = device
             self.mountPoint = mountPoint
@@ -168,7 +168,7 @@ extension PortalSpec {
             spec["spot_fleet"] = ["iam_fleet_role": .string(fleet.iamFleetRole)]
         }
         spec["persistent_volumes"] = .array(persistentVolumes.map { volume in
-            [DocumentKey.volumeID: .string(volume.volumeID), "device": .string(volume.device),
+            [DocumentKey.volumeID: volume.volumeID.json, "device": .string(volume.device),
              "mount_point": .string(volume.mountPoint)]
         })
         spec["channels"] = .array(channels.map { channel in

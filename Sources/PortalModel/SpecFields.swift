@@ -135,7 +135,7 @@ extension SpecChecker {
 
     struct VolumeDraft {
         var path: FieldPath
-        var volumeID: String?
+        var volumeID: VolumeID?
         var device: String?
         var mountPoint: String?
         var volume: PortalSpec.PersistentVolume? {
@@ -148,7 +148,12 @@ extension SpecChecker {
         var draft = VolumeDraft(path: path)
         let isObject = object(value, at: path, [
             Field(DocumentKey.volumeID, required: true) { value, path in
-                draft.volumeID = self.awsID(value, at: path, prefix: "vol-", what: "a volume id")
+                guard let string = self.string(value, at: path) else { return }
+                guard let id = VolumeID(string) else {
+                    self.fail(path, "expected a volume id such as \"vol-0123456789abcdef0\", found \(value.shortDescription)")
+                    return
+                }
+                draft.volumeID = id
             },
             Field("device", required: true) { value, path in
                 guard var string = self.string(value, at: path) else { return }

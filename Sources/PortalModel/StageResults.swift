@@ -4,7 +4,7 @@ import PortalBase
 
 /// What mounting one volume did: an entry of `"mounts"`.
 public struct MountResult: Equatable, Sendable {
-    public var volumeID: String
+    public var volumeID: VolumeID
     /// The device found on the instance (`/dev/nvme1n1`, `/dev/xvdf`, `/dev/loop3`).
     public var device: String
     /// How it was found: `nvme-by-id-serial`, `nvme-by-id` (no serial to confirm, as a
@@ -26,7 +26,7 @@ public struct MountResult: Equatable, Sendable {
     /// system that could not be grown): written as `"warning"` when present.
     public var warning: String? = nil
 
-    public init(volumeID: String, device: String, foundBy: String, mountPoint: String, formatted: Bool,
+    public init(volumeID: VolumeID, device: String, foundBy: String, mountPoint: String, formatted: Bool,
                 filesystem: String, sizeBytes: Int64, filesystemBytes: Int64, grown: Bool, alreadyMounted: Bool,
                 warning: String? = nil) {
         self.volumeID = volumeID
@@ -44,7 +44,7 @@ public struct MountResult: Equatable, Sendable {
 
     /// An entry of `"mounts"` as `json` writes it; nil when it is not one.
     public init?(json: JSON) {
-        guard let volumeID = json[DocumentKey.volumeID]?.stringValue, let device = json["device"]?.stringValue,
+        guard let volumeID = json[DocumentKey.volumeID]?.stringValue.flatMap(VolumeID.init), let device = json["device"]?.stringValue,
               let mountPoint = json["mount_point"]?.stringValue else { return nil }
         self.init(volumeID: volumeID, device: device, foundBy: json["found_by"]?.stringValue ?? "", mountPoint: mountPoint,
                   formatted: json["formatted"]?.boolValue ?? false, filesystem: json["filesystem"]?.stringValue ?? "",
@@ -55,7 +55,7 @@ public struct MountResult: Equatable, Sendable {
 
     public var json: JSON {
         var object = JSONObject()
-        object[DocumentKey.volumeID] = .string(volumeID)
+        object[DocumentKey.volumeID] = volumeID.json
         object["device"] = .string(device)
         object["mount_point"] = .string(mountPoint)
         object["formatted"] = .bool(formatted)
@@ -114,17 +114,22 @@ public struct ProvisionResult: Equatable, Sendable {
 /// How the portal was closed: the document's `"closed"` (portal-spot-cancel).
 public struct Closing: Equatable, Sendable {
     /// The instance terminated; nil when the portal was not open.
-    public var instanceID: String?
+    public var instanceID: InstanceID?
 
-    public init(instanceID: String?) { self.instanceID = instanceID }
+    public init(instanceID: InstanceID?) { self.instanceID = instanceID }
 
     /// `"closed"` as `json` writes it; nil when it is not that.
     public init?(json: JSON) {
         guard let state = json["state"]?.stringValue, ["terminated", "not-open"].contains(state) else { return nil }
-        instanceID = json["instance_id"]?.stringValue
+        if let text = json["instance_id"]?.stringValue {
+            guard let id = InstanceID(text) else { return nil }
+            instanceID = id
+        } else {
+            instanceID = nil
+        }
     }
 
     public var json: JSON {
-        ["instance_id": instanceID.map(JSON.string) ?? .null, "state": instanceID == nil ? "not-open" : "terminated"]
+        ["instance_id": instanceID?.json ?? .null, "state": instanceID == nil ? "not-open" : "terminated"]
     }
 }

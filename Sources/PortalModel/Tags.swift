@@ -1,7 +1,7 @@
 import PortalBase
 
 /// The tags that hold Portal Gun's state in AWS, so that any machine with the
-/// same credentials sees the same portals (DESIGN.md, "AWS, spoken directly").
+/// same credentials sees the same portals (the README says so to users).
 public enum Tag {
     /// On instances, spot requests and fleets: the portal's name. On a
     /// volume: the portal it is attached to, while it is.

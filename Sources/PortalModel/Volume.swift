@@ -7,7 +7,7 @@ import PortalBase
 /// An EBS volume as Portal Gun sees it: one item of DescribeVolumes'
 /// `volumeSet`, typed, with the tags Portal Gun reads.
 public struct Volume: Equatable, Sendable {
-    public var id: String
+    public var id: VolumeID
     public var sizeGiB: Int
     public var zone: String
     /// creating, available, in-use, deleting, deleted, error.
@@ -25,7 +25,7 @@ public struct Volume: Equatable, Sendable {
     public var attachments: [Attachment]
     public var tags: [String: String]
 
-    public init(id: String, sizeGiB: Int, zone: String, state: String = "available", type: String = "gp3",
+    public init(id: VolumeID, sizeGiB: Int, zone: String, state: String = "available", type: String = "gp3",
                 iops: Int? = nil, snapshotID: String? = nil, createTime: String? = nil,
                 attachments: [Attachment] = [], tags: [String: String] = [:]) {
         self.id = id
@@ -42,8 +42,11 @@ public struct Volume: Equatable, Sendable {
 
     /// Reads one item of DescribeVolumes' `volumeSet` (or CreateVolume's answer).
     public init(json: JSON) throws {
-        guard let id = json["volumeId"]?.stringValue else {
+        guard let text = json["volumeId"]?.stringValue else {
             throw Failure("EC2 answered with a volume without a volumeId")
+        }
+        guard let id = VolumeID(text) else {
+            throw Failure("EC2 answered with a volume id that is not one: \(JSON.string(text).shortDescription)")
         }
         self.id = id
         sizeGiB = Int(json["size"]?.intValue ?? json["size"]?.stringValue.flatMap { Int64($0) } ?? 0)
@@ -57,7 +60,8 @@ public struct Volume: Equatable, Sendable {
         snapshotID = json["snapshotId"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         createTime = json["createTime"]?.stringValue
         attachments = (json["attachmentSet"]?.arrayValue ?? []).compactMap { item in
-            guard let instance = item["instanceId"]?.stringValue, item["status"]?.stringValue != "detached" else {
+            guard let instance = item["instanceId"]?.stringValue.flatMap(InstanceID.init),
+                  item["status"]?.stringValue != "detached" else {
                 return nil
             }
             return Attachment(volumeID: id, instanceID: instance, device: item["device"]?.stringValue,
@@ -78,7 +82,7 @@ public struct Volume: Equatable, Sendable {
             .sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
     /// The instance that holds it (the first, for Multi-Attach).
-    public var instanceID: String? { attachments.first?.instanceID }
+    public var instanceID: InstanceID? { attachments.first?.instanceID }
     public var isInUse: Bool { !attachments.isEmpty || state == "in-use" }
 
     /// `'vol-…' (data, 50 GiB gp3, us-east-1a)`, for messages.
@@ -94,14 +98,14 @@ public struct Volume: Equatable, Sendable {
         func string(_ value: String?) -> JSON { value.map(JSON.string) ?? .null }
         let sortedTags = tags.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) }
         return .object(JSONObject([
-            (DocumentKey.volumeID, .string(id)),
+            (DocumentKey.volumeID, id.json),
             ("name", string(name)),
             ("size_gib", .int(Int64(sizeGiB))),
             ("zone", .string(zone)),
             ("state", .string(state)),
             ("type", .string(type)),
             ("iops", iops.map { .int(Int64($0)) } ?? .null),
-            ("instance_id", string(instanceID)),
+            ("instance_id", instanceID?.json ?? .null),
             ("device", string(attachments.first?.device)),
             ("portal", string(portal)),
             ("mount_point", string(mountPoint)),

@@ -121,8 +121,14 @@ public enum VolumeInput {
         return (name, tags)
     }
 
-    public static func volumeID(_ text: String) throws -> String {
-        try resourceID(text, prefix: "vol-", what: "volume id", example: "vol-0123456789abcdef0")
+    /// A volume id as a person types it: a `VolumeID`, of the length AWS
+    /// issues (8 or 17 digits; a document's may be shorter).
+    public static func volumeID(_ text: String) throws -> VolumeID {
+        guard let id = VolumeID(text), text.utf8.count - VolumeID.prefix.utf8.count >= 8 else {
+            throw Failure("invalid volume id '\(abbreviated(text))': expected vol- and 8 to 17 hex digits, such as vol-0123456789abcdef0",
+                          status: .usage)
+        }
+        return id
     }
 
     public static func snapshotID(_ text: String) throws -> String {

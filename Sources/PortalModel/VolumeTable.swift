@@ -7,7 +7,7 @@ extension Volume {
     public static func table(_ volumes: [Volume]) -> String {
         let header = ["ID", "NAME", "SIZE", "ZONE", "STATE", "INSTANCE", "PORTAL", "MOUNT POINT", "TAGS"]
         let rows = volumes.map { volume in
-            [volume.id, volume.name, "\(volume.sizeGiB) GiB", volume.zone, volume.state, volume.instanceID,
+            [volume.id.rawValue, volume.name, "\(volume.sizeGiB) GiB", volume.zone, volume.state, volume.instanceID?.rawValue,
              volume.portal, volume.mountPoint, volume.userTags.map { "\($0.0):\($0.1)" }.joined(separator: " ")]
                 .map { cell(($0 ?? "")) }
         }

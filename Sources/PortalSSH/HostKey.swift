@@ -1,4 +1,5 @@
 import PortalBase
+import PortalCrypto
 
 /// A server's public host key: its algorithm name and the key blob as SSH
 /// encodes it (the base64 part of a known_hosts or `.pub` line, decoded).

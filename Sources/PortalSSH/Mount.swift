@@ -12,11 +12,8 @@ extension PortalSpec.PersistentVolume {
     public static func requests(in document: PortalDocument) throws -> [MountRequest] {
         return try document.requireAttachments().enumerated().map { index, attachment in
             let path = "<stdin>: \(DocumentKey.attachments)[\(index)]"
+            // Checked as the document was read (`Attachment(document:path:)`).
             let volumeID = attachment.volumeID
-            guard VolumeID.isValid(volumeID) else {
-                throw Failure("\(path).\(DocumentKey.volumeID): expected a volume id (vol-0123abcd…), found \(JSON.string(volumeID).shortDescription)",
-                              status: .dataError)
-            }
             let fromSpec = document.spec.persistentVolumes.first { $0.volumeID == volumeID }
             guard let device = attachment.device ?? fromSpec?.device else {
                 throw Failure("\(path).device: required, not found", status: .dataError)
@@ -38,7 +35,7 @@ public struct MountOptions: Sendable {
 
 /// The one command that mounts a volume (see `MountScript`).
 public func mountCommand(_ request: MountRequest, owner: String, group: String, options: MountOptions = MountOptions()) -> String {
-    MountScript.command(arguments: [request.volumeID, request.device, request.mountPoint, owner, group,
+    MountScript.command(arguments: [request.volumeID.rawValue, request.device, request.mountPoint, owner, group,
                                     String(options.deviceTimeout)])
 }
 

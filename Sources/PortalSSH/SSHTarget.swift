@@ -38,18 +38,15 @@ public struct SSHTarget: Equatable, Sendable {
             }
             host = try SSHTarget.address(of: instance, choice: spec.ssh.address)
         }
-        // Both are written into known_hosts and handed to ssh: checked first.
-        if let instanceID, !InstanceID.isValid(instanceID) {
-            throw Failure("<stdin>: instance.id: expected an instance id such as \"i-0123456789abcdef0\", "
-                          + "found \(JSON.string(instanceID).shortDescription)", status: .dataError)
-        }
+        // Both are written into known_hosts and handed to ssh: the instance id
+        // was checked as the document was read (an `InstanceID`), the host here.
         guard AWSNames.isHost(host) else {
             throw Failure("<stdin>: expected a host name or IP address to connect to, found \(JSON.string(host).shortDescription)",
                           status: .dataError)
         }
         self.init(host: host, port: spec.ssh.port, user: spec.spotInstance.remoteUser,
                   identityFile: spec.spotInstance.identityFile,
-                  hostKeyAlias: instanceID ?? "[\(host)]:\(spec.ssh.port)")
+                  hostKeyAlias: instanceID?.rawValue ?? "[\(host)]:\(spec.ssh.port)")
     }
 
     /// Which of an instance's addresses to use: `public_dns` (else the public

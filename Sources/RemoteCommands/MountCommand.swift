@@ -54,8 +54,7 @@ public struct PortalMount: ParsableCommand {
 
     @OptionGroup var aws: AWSOptions
 
-    @Flag(name: .shortAndLong, help: "Say more on stderr: each step, and the SSH connections and round trips made.")
-    var verbose = false
+    @OptionGroup var output: OutputOptions
 
     public init() {}
 
@@ -66,13 +65,14 @@ public struct PortalMount: ParsableCommand {
             // Ctrl-C stops the remote script (its lock released) and exits 130.
             Interruption.install()
             let say = { (line: String) in Terminal.stderr("portal-mount: \(line)") }
+            let (verbose, quiet) = (output.verbose, output.quiet)
             var options = Stages.RemoteOptions()
             options.sshTimeout = sshTimeout.value
             options.deviceTimeout = Int(deviceTimeout.value.rounded(.up))
             options.provision = provision
             let cloud = try? CommandIO.cloud(aws, verbose: verbose, quiet: true)
             let mounted = try Stages.mount(
-                document, cloud: cloud, options: options, progress: say,
+                document, cloud: cloud, options: options, progress: { line in if !quiet { say(line) } },
                 detail: { line in if verbose { say(line) } })
             if verbose { say("total \(cFormat("%.3f", Date().timeIntervalSince(start))) s") }
             Terminal.writeDocument(mounted.json)

@@ -79,8 +79,7 @@ public struct PortalSyncCommand: ParsableCommand {
 
     @OptionGroup var aws: AWSOptions
 
-    @Flag(name: .shortAndLong, help: "Say more on stderr.")
-    var verbose = false
+    @OptionGroup var output: OutputOptions
 
     public func validate() throws {
         if cap.value < settle.value { throw ValidationError("--settle and --cap: expected settle <= cap, found \(settle) and \(cap)") }
@@ -98,18 +97,18 @@ public struct PortalSyncCommand: ParsableCommand {
             options.quiet = settle.seconds
             options.cap = cap.seconds
             options.connectTimeout = sshTimeout.value
-            let cloud = try? CommandIO.cloud(aws, quiet: true)
+            let (verbose, quiet) = (output.verbose, output.quiet)
+            let cloud = try? CommandIO.cloud(aws, verbose: verbose, quiet: true)
             let instanceID = (try? SSHTarget(document: document))?.hostKeyAlias ?? ""
             let say: @Sendable (String) -> Void = { Terminal.stderr("portal-sync: \($0)") }
-            options.progress = say
+            options.progress = { if !quiet { say($0) } }
             options.consoleOutput = { cloud?.consoleOutput(instanceID: instanceID) }
             let session = try SyncSession(document: document, options: options)
-            let verbose = self.verbose
             let succeeded = try session.run { event in
                 Terminal.stdout(event.line + "\n")
                 switch event {
-                case .error(let channel, let direction, let message):
-                    Report.error(channel.map { "channel \($0) (\(direction?.rawValue ?? "?")): " } .map { $0 + message } ?? message)
+                case .error:
+                    event.reportError()
                 case .transfer(let transfer) where verbose:
                     say("channel \(transfer.channel) (\(transfer.direction.rawValue)): \(transfer.pass.rawValue) pass, "
                         + "\(transfer.files) files, \(transfer.bytes) bytes, \(transfer.milliseconds) ms")
@@ -119,5 +118,15 @@ public struct PortalSyncCommand: ParsableCommand {
             }
             if !succeeded { throw ExitCode(ExitStatus.failure.rawValue) }
         }
+    }
+}
+
+extension SyncEvent {
+    /// Says an error event on stderr, as `portal-sync`, `portal channel` and
+    /// `portal open` say it: `channel 0 (out): MESSAGE`, or the session's
+    /// MESSAGE. A transfer says nothing here.
+    public func reportError() {
+        guard case .error(let channel, let direction, let message) = self else { return }
+        Report.error(channel.map { "channel \($0) (\(direction?.rawValue ?? "?")): \(message)" } ?? message)
     }
 }

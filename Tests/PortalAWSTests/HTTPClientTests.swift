@@ -298,3 +298,23 @@ struct HTTPClientTests {
         #expect(text.description.count < 200, "\(text.description)")
     }
 }
+
+@Suite("libcurl, loaded on the first request")
+struct CurlLibraryTests {
+    @Test("a libcurl that cannot be loaded: the error names the library and the Debian package; exit 69")
+    func missingLibrary() throws {
+        let failure = try #require(throws: Failure.self) { try Curl.load("libcurl-portal-gun-absent.so.4").get() }
+        #expect(failure.message.hasPrefix("cannot load libcurl (libcurl-portal-gun-absent.so.4)"), "\(failure.message)")
+        #expect(failure.message.contains("No such file"), "dlerror's reason: \(failure.message)")
+        #expect(failure.hints == ["install it: sudo apt-get install libcurl4 (Debian and Ubuntu)"])
+        #expect(failure.exitStatus == .unavailable)
+    }
+
+    @Test("a library that is not libcurl: the error names the function it lacks")
+    func notLibcurl() throws {
+        let failure = try #require(throws: Failure.self) { try Curl.load("libc.so.6").get() }
+        #expect(failure.message == "libc.so.6 lacks curl_global_init: not a libcurl Portal Gun can use")
+        #expect(failure.exitStatus == .unavailable)
+    }
+
+}

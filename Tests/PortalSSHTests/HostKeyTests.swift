@@ -44,19 +44,6 @@ enum SampleKeys {
         """
 }
 
-struct SHA256Tests {
-    @Test("SHA-256 gives the FIPS 180-4 digests, across block boundaries too")
-    func vectors() {
-        func hex(_ text: String) -> String { SHA256.hash(Array(text.utf8)).map { String(format: "%02x", $0) }.joined() }
-        #expect(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
-                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(hex(String(repeating: "a", count: 1000))
-                == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
-    }
-}
-
 struct HostKeyTests {
     @Test("a host key's fingerprint is what ssh-keygen -l prints: SHA256: and unpadded base64")
     func fingerprints() {

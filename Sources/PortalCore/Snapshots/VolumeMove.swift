@@ -31,7 +31,7 @@ public struct VolumeMove: Sendable {
 
     /// What a move ended with.
     public struct Outcome: Sendable {
-        public var old: String
+        public var old: VolumeID
         public var new: Volume
         public var snapshotID: String?
         /// Whether the old volume and the snapshot are gone.
@@ -39,14 +39,14 @@ public struct VolumeMove: Sendable {
     }
 
     /// Moves the volume; `confirm` is asked before anything is deleted.
-    public func move(_ id: String, to zone: String, confirm: (String) -> Bool) throws -> Outcome {
+    public func move(_ id: VolumeID, to zone: String, confirm: (String) -> Bool) throws -> Outcome {
         let arn = try client.callerARN()
         let found = try volumes.find([id]).found.first
         guard let old = found else {
             // Gone: a run that got as far as deleting it. Finish what is left.
-            guard let copy = try copies(of: id).first else { throw volumes.notFound(id) }
+            guard let copy = try copies(of: id.rawValue).first else { throw volumes.notFound(id) }
             progress("'\(id)' was already moved to \(copy.summary)")
-            let snapshot = try snapshots(of: id).first
+            let snapshot = try snapshots(of: id.rawValue).first
             var deleted = true
             if let snapshot {
                 deleted = confirm("delete the snapshot \(snapshot) of the move, which is left?")
@@ -59,17 +59,17 @@ public struct VolumeMove: Sendable {
                           hints: ["Portal Gun moves only the volumes you created with it"])
         }
         if old.isInUse {
-            throw Failure("'\(id)' is in use: attached to \(old.instanceID ?? "an instance")"
+            throw Failure("'\(id)' is in use: attached to \(old.instanceID?.rawValue ?? "an instance")"
                 + (old.portal.map { " (portal '\($0)')" } ?? ""),
                 hints: ["close the portal that holds it first ('portal list' shows them)"])
         }
-        let existing = try copies(of: id).first { $0.zone == zone }
+        let existing = try copies(of: id.rawValue).first { $0.zone == zone }
         if old.zone == zone && existing == nil {
             throw Failure("'\(id)' is already in \(zone)", status: .usage)
         }
 
         // 1. The snapshot (not needed once the copy exists).
-        var snapshotID = try snapshots(of: id).first
+        var snapshotID = try snapshots(of: id.rawValue).first
         var copy = existing
         if copy == nil {
             if let snapshotID {
@@ -97,10 +97,10 @@ public struct VolumeMove: Sendable {
         try Interruption.check()
 
         // 3. The old volume points at its copy.
-        if old.tags[VolumeMove.movedToTag] != new.id {
+        if old.tags[VolumeMove.movedToTag] != new.id.rawValue {
             progress("step 3/4: tagging '\(id)' \(VolumeMove.movedToTag)=\(new.id)")
             _ = try client.call("CreateTags", QueryParameters([
-                ("ResourceId.1", id), ("Tag.1.Key", VolumeMove.movedToTag), ("Tag.1.Value", new.id),
+                ("ResourceId.1", id.rawValue), ("Tag.1.Key", VolumeMove.movedToTag), ("Tag.1.Value", new.id.rawValue),
             ]))
         }
         try Interruption.check()
@@ -111,7 +111,7 @@ public struct VolumeMove: Sendable {
             return Outcome(old: id, new: new, snapshotID: snapshotID, deleted: false)
         }
         progress("step 4/4: deleting '\(id)'")
-        _ = try client.call("DeleteVolume", QueryParameters([("VolumeId", id)]))
+        _ = try client.call("DeleteVolume", QueryParameters([("VolumeId", id.rawValue)]))
         if let snapshotID { try deleteSnapshot(snapshotID) }
         return Outcome(old: id, new: new, snapshotID: snapshotID, deleted: true)
     }
@@ -136,9 +136,9 @@ public struct VolumeMove: Sendable {
     }
 
     func createSnapshot(of old: Volume, arn: String, zone: String) throws -> String {
-        var pairs = [("VolumeId", old.id), ("Description", "portal volume move \(old.id) -z \(zone)")]
+        var pairs = [("VolumeId", old.id.rawValue), ("Description", "portal volume move \(old.id) -z \(zone)")]
         pairs += Tag.specification(1, resourceType: "snapshot", [
-            (Tag.name, "move of \(old.name ?? old.id) to \(zone)"), (Tag.createdBy, arn), (VolumeMove.moveOfTag, old.id),
+            (Tag.name, "move of \(old.name ?? old.id.rawValue) to \(zone)"), (Tag.createdBy, arn), (VolumeMove.moveOfTag, old.id.rawValue),
         ])
         let answer = try client.call("CreateSnapshot", QueryParameters(pairs))
         guard let id = answer["snapshotId"]?.stringValue else { throw Failure("EC2 answered CreateSnapshot without a snapshotId") }
@@ -194,7 +194,7 @@ public struct VolumeMove: Sendable {
         pairs.append(("ClientToken", "portal-move-\(old.id)-\(zone)"))
         var tags = old.tags.filter { !$0.key.lowercased().hasPrefix("aws:") && !notCopied.contains($0.key) }
         tags[Tag.createdBy] = arn
-        tags[movedFromTag] = old.id
+        tags[movedFromTag] = old.id.rawValue
         pairs += Tag.specification(1, resourceType: "volume", tags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         return QueryParameters(pairs)
     }

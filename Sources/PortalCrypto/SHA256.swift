@@ -1,16 +1,16 @@
 import CCrypto
 
-/// SHA-256 and HMAC-SHA256 from libcrypto, the two primitives SigV4 needs.
-enum Crypto {
-    static func sha256(_ data: [UInt8]) -> [UInt8] {
+/// SHA-256 and HMAC-SHA256 from libcrypto: what SigV4 signs with (PortalAWS)
+/// and what host key fingerprints are (PortalSSH). Its own target, so that
+/// only what links those two links libcrypto.
+public enum SHA256 {
+    public static func hash(_ message: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        data.withUnsafeBufferPointer { input in
-            _ = SHA256(input.baseAddress, input.count, &digest)
-        }
+        message.withUnsafeBufferPointer { input in _ = CCrypto.SHA256(input.baseAddress, input.count, &digest) }
         return digest
     }
 
-    static func hmacSHA256(key: [UInt8], data: [UInt8]) -> [UInt8] {
+    public static func hmac(key: [UInt8], data: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         key.withUnsafeBufferPointer { k in
@@ -20,15 +20,11 @@ enum Crypto {
         }
         return Array(digest.prefix(Int(length)))
     }
-
-    /// A uniformly random double in [0, 1), for jitter.
-    static func randomUnit() -> Double {
-        Double.random(in: 0..<1)
-    }
 }
 
 extension Array where Element == UInt8 {
-    var hex: String {
+    /// Lowercase hex, two digits a byte, as SigV4 writes hashes and signatures.
+    public var hex: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(count * 2)
