@@ -193,15 +193,16 @@ final class Relay: @unchecked Sendable {
 
     /// Keeps the helper running until `stop`: its stderr read (the remote
     /// sides' complaints, said with `verbose`), and a new one started (with
-    /// backoff) when it ends, as when the connection was lost.
-    func watch(stop: @escaping () -> Bool, progress: @escaping (String) -> Void) {
+    /// backoff) when it ends, as when the connection was lost. `wake`: a
+    /// descriptor readable once `stop` is true (no other wake-ups when idle).
+    func watch(stop: @escaping () -> Bool, wake: Int32, progress: @escaping (String) -> Void) {
         var backoff = Backoff(initial: 0.5, maximum: 30)
         while !stop() {
             lock.lock()
             let child = helper
             lock.unlock()
             if let child {
-                _ = child.pump(timeout: 0.5)
+                _ = child.pump(timeout: nil, alsoWaitingFor: [wake])
                 if child.outputClosed && child.poll() == nil { usleep(100_000) }
                 if child.outputClosed && child.poll() != nil {
                     lock.lock()
