@@ -159,16 +159,19 @@ public final class Child: @unchecked Sendable {
     /// Both pipes at end of file.
     public var outputClosed: Bool { outFD < 0 && errFD < 0 }
 
-    /// Waits up to `timeout` seconds for output and returns what came
-    /// (stdout, stderr); a pipe at its end is closed.
-    public func pump(timeout: Double) -> (out: [UInt8], err: [UInt8]) {
+    /// Waits up to `timeout` seconds (nil: no limit) for output, or for one
+    /// of `others` to be readable, and returns what came (stdout, stderr); a
+    /// pipe at its end is closed.
+    public func pump(timeout: Double?, alsoWaitingFor others: [Int32] = []) -> (out: [UInt8], err: [UInt8]) {
         var fds: [pollfd] = []
         if outFD >= 0 { fds.append(pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)) }
         if errFD >= 0 { fds.append(pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)) }
         guard !fds.isEmpty else { return ([], []) }
-        _ = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(0, timeout * 1000)))
+        let ours = fds.count
+        fds += others.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        _ = Glibc.poll(&fds, nfds_t(fds.count), timeout.map { Int32(min(3_600_000, max(0, ($0 * 1000).rounded(.up)))) } ?? -1)
         var out: [UInt8] = [], err: [UInt8] = []
-        for entry in fds where entry.revents != 0 {
+        for entry in fds.prefix(ours) where entry.revents != 0 {
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
                 let count = read(entry.fd, &buffer, buffer.count)

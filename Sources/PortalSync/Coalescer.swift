@@ -65,3 +65,62 @@ public struct Backoff: Equatable, Sendable {
 
     public mutating func succeed() { failures = 0 }
 }
+
+/// The names (relative to a channel's root, "" for the root itself) of the
+/// transfers in flight, so that no name is in two transfers at once: the
+/// later one could land first, and the older content stay. A name conflicts
+/// with one in flight that is the same, a folder above it or a name below it.
+public struct NamesInFlight: Equatable, Sendable {
+    /// Names in flight, and the folders above them ("" above every name),
+    /// each with the count of flights holding it.
+    private var names: [String: Int] = [:]
+    private var above: [String: Int] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { names.isEmpty }
+
+    public mutating func add(_ batch: Set<String>) {
+        for name in batch {
+            names[name, default: 0] += 1
+            for folder in Self.folders(above: name) { above[folder, default: 0] += 1 }
+        }
+    }
+
+    public mutating func remove(_ batch: Set<String>) {
+        func drop(_ key: String, from counts: inout [String: Int]) {
+            guard let count = counts[key] else { return }
+            counts[key] = count > 1 ? count - 1 : nil
+        }
+        for name in batch {
+            drop(name, from: &names)
+            for folder in Self.folders(above: name) { drop(folder, from: &above) }
+        }
+    }
+
+    public func conflicts(_ name: String) -> Bool {
+        names[name] != nil || above[name] != nil || Self.folders(above: name).contains { names[$0] != nil }
+    }
+
+    /// A batch split into what may be sent now and what must wait.
+    public func split(_ batch: Set<String>) -> (ready: Set<String>, waiting: Set<String>) {
+        guard !names.isEmpty else { return (batch, []) }
+        var ready = Set<String>(), waiting = Set<String>()
+        for name in batch {
+            if conflicts(name) { waiting.insert(name) } else { ready.insert(name) }
+        }
+        return (ready, waiting)
+    }
+
+    /// "a/b/c" → "", "a", "a/b"; "" → none.
+    static func folders(above name: String) -> [String] {
+        guard !name.isEmpty else { return [] }
+        var folders = [""]
+        var index = name.startIndex
+        while let slash = name[index...].firstIndex(of: "/") {
+            folders.append(String(name[..<slash]))
+            index = name.index(after: slash)
+        }
+        return folders
+    }
+}

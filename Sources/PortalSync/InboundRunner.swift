@@ -84,7 +84,7 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
     /// starts again with a full pass.
     func stream() {
         let source = plan.source
-        var backoff = Backoff()
+        var streamBackoff = Backoff()
         var waitingForFolder = false
         while !stopped {
             let child: Child
@@ -93,21 +93,15 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
                                   stdinPipe: true)
             } catch {
                 self.error("\(error)")
-                pause(backoff.fail())
+                pause(streamBackoff.fail())
                 continue
             }
             var established = false
-            var needsFullPass = false
-            var pending = Set<String>()
-            var coalescer = Coalescer(quiet: options.quiet, cap: options.cap)
             var partial: [UInt8] = []
-            var messages: [String] = []
-            var retryAt = 0.0
+            var said: String?
             var missing = false
             while !stopped {
-                var wait = 0.2
-                if let deadline = coalescer.deadline { wait = min(wait, max(0, deadline - monotonic())) }
-                let chunk = child.pump(timeout: wait)
+                let chunk = child.pump(timeout: established ? waitTime : nil, alsoWaitingFor: [stop.fd, landed.fd])
                 partial += chunk.out + chunk.err
                 while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
                     var line = String(decoding: partial[..<newline], as: UTF8.self)
@@ -117,49 +111,27 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
                         established = true
                         needsFullPass = true
                         waitingForFolder = false
-                    } else if let (change, name) = Self.parseEvent(line, root: source.root) {
+                        streamBackoff.succeed()
+                    } else if line.hasPrefix("E ") {
+                        // An event; one that needs no transfer (a folder's
+                        // mode or owner changed, a file created and not yet
+                        // closed) is no message either.
+                        guard let (change, name) = Self.parseEvent(line, root: source.root) else { continue }
                         switch change {
                         case .overflow, .rootGone: needsFullPass = true
-                        case .file, .newFolder: pending.insert(name)
-                        case .removed, .removedFolder: if channel.delete { pending.insert(name) }
+                        case .file, .newFolder: changed([name])
+                        case .removed, .removedFolder: if channel.delete { changed([name]) }
                         case .created: break
                         }
-                        if change != .created { coalescer.note(at: monotonic()) }
                     } else if line == Self.missingLine {
                         missing = true
                     } else if !line.hasPrefix("Setting up watches") && !line.isEmpty {
-                        messages.append(line)
+                        said = line
                     }
                 }
                 // (Through the relay, its script ends once its input does.)
                 if child.outputClosed { break }
-                let now = monotonic()
-                if now < retryAt { continue }
-                if established && !needsFullPass { prepareChangesPass() }
-                if needsFullPass {
-                    pending.removeAll()
-                    coalescer.reset()
-                    switch transfer(.full, reportEmpty: true) {
-                    case .done: needsFullPass = false; backoff.succeed()
-                    case .connectionLost(let message), .failed(let message):
-                        error(message)
-                        retryAt = monotonic() + backoff.fail()
-                    case .stopped: break
-                    }
-                } else if !pending.isEmpty && coalescer.isDue(at: now) {
-                    let batch = pending
-                    pending.removeAll()
-                    coalescer.reset()
-                    switch transfer(.changes, paths: batch, reportEmpty: false) {
-                    case .done: backoff.succeed()
-                    case .connectionLost(let message), .failed(let message):
-                        error(message)
-                        pending.formUnion(batch)
-                        coalescer.note(at: monotonic())
-                        retryAt = monotonic() + backoff.fail()
-                    case .stopped: break
-                    }
-                }
+                if established { step(pass: .full, warmUp: true) }
             }
             child.closeInput()
             let end = monotonic() + 1
@@ -179,15 +151,15 @@ final class InboundRunner: ChannelRunner, @unchecked Sendable {
                 pause(channel.pollInterval)
                 continue
             }
-            let said = messages.last ?? "the connection closed"
+            let why = said ?? "the connection closed"
             if !established && status != 255 {
                 // inotifywait itself failed (its watch limit, most likely): poll.
-                error("cannot watch '\(source.root)' on the instance (\(said)); polling every \(channel.pollInterval) s instead")
+                error("cannot watch '\(source.root)' on the instance (\(why)); polling every \(channel.pollInterval) s instead")
                 poll()
                 return
             }
-            error("lost the change events of '\(source.root)' from the instance: \(said); reconnecting")
-            pause(backoff.fail())
+            error("lost the change events of '\(source.root)' from the instance: \(why); reconnecting")
+            pause(streamBackoff.fail())
         }
     }
 }

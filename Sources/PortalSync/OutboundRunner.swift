@@ -16,12 +16,6 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
         }
         var tree: WatchTree?
         var polling = false
-        var pending = Set<String>()
-        var coalescer = Coalescer(quiet: options.quiet, cap: options.cap)
-        var needsFullPass = true
-        var backoff = Backoff()
-        var retryAt = 0.0
-        var lastPoll = 0.0
         var waiting = false
 
         while !stopped {
@@ -39,6 +33,7 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                     continue
                 }
                 waiting = false
+                waitForFlights()
                 plan.sourceIsFolder = isFolder(source.root)
                 do {
                     let watched = plan.sourceIsFolder
@@ -56,19 +51,15 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                 coalescer.reset()
             }
 
-            let now = monotonic()
             if let watched = tree {
-                var wait = 0.2
-                if let deadline = coalescer.deadline { wait = min(wait, max(0, deadline - now)) }
-                if retryAt > now { wait = min(wait, retryAt - now) }
+                waitReadable([watched.inotify.fd, stop.fd, landed.fd], timeout: waitTime)
                 do {
-                    let changes = try watched.read(timeout: wait, deletions: channel.delete)
+                    let changes = try watched.read(timeout: 0, deletions: channel.delete)
                     if changes.needsFullPass { needsFullPass = true }
                     if !changes.paths.isEmpty {
                         // A single-file channel's names are relative to the
                         // folder watched; rsync's are relative to the base.
-                        pending.formUnion(plan.sourceIsFolder ? changes.paths : [""])
-                        coalescer.note(at: monotonic())
+                        changed(plan.sourceIsFolder ? changes.paths : [""])
                     }
                 } catch {
                     self.error("\(error); polling every \(channel.pollInterval) s instead")
@@ -77,57 +68,12 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                     needsFullPass = true
                 }
             } else if polling {
-                pause(min(0.2, max(0, lastPoll + channel.pollInterval - now)))
-                if monotonic() >= lastPoll + channel.pollInterval { needsFullPass = true }
+                let due = max(0, lastFullPass + channel.pollInterval - monotonic())
+                waitReadable([stop.fd, landed.fd], timeout: min(waitTime ?? .infinity, due))
+                if monotonic() >= lastFullPass + channel.pollInterval { needsFullPass = true }
             }
             if stopped { break }
-
-            let time = monotonic()
-            if time < retryAt { continue }
-            if tree != nil && !needsFullPass { prepareChangesPass() }
-            if needsFullPass {
-                // Everything pending is part of it; events that come during
-                // it are read afterwards.
-                pending.removeAll()
-                coalescer.reset()
-                lastPoll = time
-                switch transfer(polling ? .poll : .full, reportEmpty: !polling) {
-                case .done:
-                    needsFullPass = false
-                    backoff.succeed()
-                case .connectionLost(let message), .failed(let message):
-                    error(message)
-                    retryAt = monotonic() + (polling ? max(channel.pollInterval, backoff.fail()) : backoff.fail())
-                case .stopped:
-                    break
-                }
-                continue
-            }
-            if !pending.isEmpty && coalescer.isDue(at: time) {
-                let batch = pending
-                pending.removeAll()
-                coalescer.reset()
-                // A single-file channel sends its file whole: a full pass of it.
-                switch transfer(.changes, paths: plan.sourceIsFolder ? batch : nil, reportEmpty: false) {
-                case .done:
-                    backoff.succeed()
-                case .connectionLost(let message):
-                    error(message)
-                    // Nothing is dropped: the batch goes back, and the
-                    // reconnection begins with a full pass.
-                    pending.formUnion(batch)
-                    coalescer.note(at: monotonic())
-                    needsFullPass = true
-                    retryAt = monotonic() + backoff.fail()
-                case .failed(let message):
-                    error(message)
-                    pending.formUnion(batch)
-                    coalescer.note(at: monotonic())
-                    retryAt = monotonic() + backoff.fail()
-                case .stopped:
-                    break
-                }
-            }
+            step(pass: polling ? .poll : .full, warmUp: tree != nil, retryFloor: polling ? channel.pollInterval : 0)
         }
         endChangesPass()
     }

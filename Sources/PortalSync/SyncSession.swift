@@ -99,11 +99,23 @@ public final class SyncSession: @unchecked Sendable {
     /// when stopped by Ctrl-C, the interruption (exit 130) after ending the
     /// transfers in flight and closing the master connection.
     public func run(report: @escaping @Sendable (SyncEvent) -> Void) throws -> Bool {
+        // Readable once the session stops: what every wait of the channels
+        // (and the relay's) also waits on. One thread asks `shouldStop` four
+        // times a second (the channels themselves wake for nothing), and a
+        // report that finds stdout gone says so at once.
+        let stop = try Wakeup()
+        let shouldStop = options.shouldStop
+        detachThread(stackSize: 64 << 10) {
+            while !shouldStop() && !waitReadable([stop.fd], timeout: 0.25) {}
+            stop.post()
+        }
+        defer { stop.post() }
         let lock = Lock()
         let serialized: @Sendable (SyncEvent) -> Void = { event in
             lock.lock()
             defer { lock.unlock() }
             report(event)
+            if shouldStop() { stop.post() }
         }
         let target = try SSHTarget(document: document)
         try ensureKnownHost(target, options: ConnectOptions(timeout: options.connectTimeout, knownHosts: options.knownHosts,
@@ -129,10 +141,10 @@ public final class SyncSession: @unchecked Sendable {
                 options.progress("no relay on the instance (\(why)): each transfer starts a remote command")
             } else {
                 transport.relayShell = relay.shim
-                let stop = options.shouldStop, progress = options.progress
+                let progress = options.progress
                 relayDone.enter()
                 detachThread(stackSize: 1 << 20) {
-                    relay.watch(stop: { stop() || relay.closed }, progress: progress)
+                    relay.watch(stop: { shouldStop() || relay.closed }, wake: stop.fd, progress: progress)
                     relayDone.leave()
                 }
             }
@@ -146,14 +158,14 @@ public final class SyncSession: @unchecked Sendable {
             }
         }
 
-        let runners: [ChannelRunner] = channels.enumerated().map { index, channel in
+        let runners: [ChannelRunner] = try channels.enumerated().map { index, channel in
             switch channel.direction {
             case .out:
-                return OutboundRunner(index: index, channel: channel, rsync: rsync, transport: transport,
-                                      options: options, report: serialized)
+                return try OutboundRunner(index: index, channel: channel, rsync: rsync, transport: transport,
+                                          options: options, stop: stop, report: serialized)
             case .in:
-                let runner = InboundRunner(index: index, channel: channel, rsync: rsync, transport: transport,
-                                           options: options, report: serialized)
+                let runner = try InboundRunner(index: index, channel: channel, rsync: rsync, transport: transport,
+                                               options: options, stop: stop, report: serialized)
                 runner.remoteWatch = capabilities.inotifywait
                 return runner
             }

@@ -48,42 +48,56 @@ struct ChannelScaleTests {
         #expect(sync.interrupt() == 130)
     }
 
-    @Test("the connection killed in the middle of a big file: never a partial file under its name, then the whole file")
+    @Test("the connection killed in the middle of a 2 GiB file: never a partial file under its name, then the whole file, no temporary left")
     func killedDuringBigFile() throws {
-        // 256 MB rather than 2 GB, for the test's time (bin/bench-channels rewrites 2 GB).
         let w = try SyncWorld(on: .scale)
         try FileManager.default.createDirectory(atPath: w.laptop + "/out", withIntermediateDirectories: true)
         let sync = try SyncRun(document: try w.document([SyncWorld.channel("out", w.laptop + "/out/", w.remote + "/out")]),
                                environment: w.environment)
         try #require(sync.waitUntilReady(channels: 1), "\(sync.stderr)")
-        // Written outside the channel's folder, then moved in: one version only.
+        // Every name that appears in the instance's folder, as inotify sees it:
+        // a complete record, not samples of the folder.
+        let events = try FolderEvents(w.instance + "/out")
+        defer { events.stop() }
+        // Written outside the channel's folder, then moved in: one version
+        // only. Each MiB differs (its index in its first bytes).
         let written = w.laptop + "/big.bin", local = w.laptop + "/out/big.bin", remote = w.instance + "/out/big.bin"
-        let chunk = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let size = 2048 << 20
+        var chunk = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
         #expect(FileManager.default.createFile(atPath: written, contents: nil))
         let handle = try #require(FileHandle(forWritingAtPath: written))
-        for i in 0..<256 { handle.write(Data(chunk.map { $0 ^ UInt8(truncatingIfNeeded: i) })) }
+        for i in 0..<(size >> 20) {
+            withUnsafeBytes(of: UInt64(i).littleEndian) { chunk.replaceSubrange(0..<8, with: $0) }
+            handle.write(Data(chunk))
+        }
         try handle.close()
         try FileManager.default.moveItem(atPath: written, toPath: local)
-        let size = 256 << 20
         // Wait for the transfer to be under way (rsync's temporary file), then kill every ssh of the session.
-        let underWay = sync.wait(60) {
-            ((try? FileManager.default.contentsOfDirectory(atPath: w.instance + "/out")) ?? []).contains { $0.hasPrefix(".big.bin.") }
-        }
+        let start = monotonic()
+        let underWay = sync.wait(60) { events.names.contains { $0.hasPrefix(".big.bin.") } }
         #expect(underWay, "no temporary file seen on the instance")
         let killed = sshProcesses(knownHosts: w.knownHosts)
         #expect(!killed.isEmpty)
         for pid in killed { kill(pid, SIGKILL) }
-        var partial = false
-        let whole = sync.wait(120) {
-            if let attributes = try? FileManager.default.attributesOfItem(atPath: remote),
-               (attributes[.size] as? Int) != size { partial = true }
-            return (try? FileManager.default.attributesOfItem(atPath: remote)[.size] as? Int) == size
+        let whole = sync.wait(600) {
+            (try? FileManager.default.attributesOfItem(atPath: remote)[.size] as? Int) == size
         }
+        let seconds = monotonic() - start
         #expect(whole, "\(sync.stderr)")
-        #expect(!partial, "a partial big.bin was visible under its own name")
-        #expect(FileManager.default.contentsEqual(atPath: local, andPath: remote), "the file on the instance differs")
+        // Under its own name the file only ever arrived by a rename of a
+        // complete temporary: no write, no creation under that name.
+        let own = events.all.filter { $0.name == "big.bin" }
+        #expect(own.map(\.mask) == [UInt32(IN_MOVED_TO)], "events on big.bin: \(own)")
+        #expect(events.names.filter { $0.hasPrefix(".big.bin.") }.count >= 2, "one temporary before the kill, one after")
+        let checksums = sha256(local, remote)
+        #expect(checksums.count == 2 && checksums[0] == checksums[1], "SHA-256 here and on the instance: \(checksums)")
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: w.instance + "/out")) ?? []).filter { $0 != "big.bin" }
+        #expect(left.isEmpty, "left on the instance: \(left)")
         #expect(!sync.errorLines.isEmpty, "the lost connection was not reported")
         #expect(sync.interrupt() == 130)
+        print("killedDuringBigFile: 2 GiB, killed and whole again in \(Int(seconds)) s")
+        try? FileManager.default.removeItem(atPath: local)
+        try? FileManager.default.removeItem(atPath: remote)
     }
 
     @Test("20 channels, 10 out and 10 in, on one connection to a machine whose sshd has the default MaxSessions (10)",
@@ -173,6 +187,82 @@ func portalChannel(_ p: TestPortal, json: Bool, environment: [String: String], o
     process.standardError = FileHandle.nullDevice
     process.standardInput = FileHandle.nullDevice
     return process
+}
+
+/// `sha256sum` of some files, in their order (run side by side).
+func sha256(_ paths: String...) -> [String] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["sha256sum", "--"] + paths
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return [] }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map { String($0.prefix { $0 != " " }) }
+}
+
+/// inotify's record of one folder (creations, writes, renames, deletions
+/// of the names in it), read on a thread of its own until `stop`.
+final class FolderEvents: @unchecked Sendable {
+    struct Event: CustomStringConvertible {
+        var mask: UInt32
+        var name: String
+        var description: String { "\(name) 0x\(String(mask, radix: 16))" }
+    }
+    private let lock = NSLock()
+    private var events: [Event] = []
+    private var running = true
+    private let fd: Int32
+
+    init(_ folder: String) throws {
+        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        let mask = UInt32(IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE)
+        guard fd >= 0, inotify_add_watch(fd, folder, mask) >= 0 else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: folder])
+        }
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while isRunning {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 100) > 0 else { continue }
+                let count = read(fd, &buffer, buffer.count)
+                var offset = 0
+                while count > 0 && offset + 16 <= count {
+                    let load = { (at: Int) in buffer[(offset + at)..<(offset + at + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+                    let mask = load(4), length = Int(load(12))
+                    let name = String(decoding: buffer[(offset + 16)..<(offset + 16 + length)].prefix { $0 != 0 }, as: UTF8.self)
+                    lock.lock()
+                    events.append(Event(mask: mask & ~UInt32(IN_ISDIR), name: name))
+                    lock.unlock()
+                    offset += 16 + length
+                }
+            }
+            close(fd)
+        }
+    }
+
+    private var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return running
+    }
+
+    var all: [Event] {
+        lock.lock()
+        defer { lock.unlock() }
+        return events
+    }
+
+    /// Every name an event named, once each.
+    var names: Set<String> { Set(all.map(\.name)) }
+
+    func stop() {
+        lock.lock()
+        running = false
+        lock.unlock()
+    }
 }
 
 /// A pipe's lines as JSON, gathered as they come.

@@ -49,4 +49,31 @@ struct CoalescerTests {
         backoff.succeed()
         #expect(backoff.fail() == 0.5)
     }
+
+    @Test("a name in flight holds back the same name, the folders above it and the names below it")
+    func namesInFlight() {
+        var flying = NamesInFlight()
+        #expect(flying.split(["a.txt", "src/b.py"]) == (["a.txt", "src/b.py"], []))
+        flying.add(["src/lib/b.py", "c.txt"])
+        let (ready, waiting) = flying.split(["src/lib/b.py", "src", "src/lib", "src/lib/b.py/x", "src/other.py", "c.txt",
+                                             "c.txt.tmp", "src/li", "d", ""])
+        #expect(ready == ["src/other.py", "c.txt.tmp", "src/li", "d"])
+        #expect(waiting == ["src/lib/b.py", "src", "src/lib", "src/lib/b.py/x", "c.txt", ""])
+        // A folder in flight holds back everything below it.
+        flying.add(["data"])
+        #expect(flying.conflicts("data/run/1.log"))
+        #expect(!flying.conflicts("database"))
+        // Two flights share a folder above their names: it is free only when both ended.
+        flying.add(["src/lib/c.py"])
+        flying.remove(["src/lib/b.py", "c.txt"])
+        #expect(flying.conflicts("src/lib"))
+        #expect(!flying.conflicts("src/lib/b.py"))
+        flying.remove(["src/lib/c.py"])
+        flying.remove(["data"])
+        #expect(flying.isEmpty)
+        #expect(!flying.conflicts("src/lib") && !flying.conflicts(""))
+        // The root ("": a single-file channel's whole batch) conflicts with any name in flight.
+        flying.add([""])
+        #expect(flying.conflicts("x") && flying.conflicts(""))
+    }
 }
