@@ -51,7 +51,9 @@ extension ResourceID {
         return id
     }
 
-    /// A literal in code (`"vol-0123456789abcdef0"`), checked as any other.
+    /// A literal in code (`"vol-0123456789abcdef0"`), checked as any other;
+    /// a bad one is a programming error (a trap). `VolumeID("vol-…")` with a
+    /// literal is this too, not `init?(_:)`: text from outside is a variable.
     public init(stringLiteral value: String) {
         guard let id = Self(value) else { preconditionFailure("not a \(Self.self): \(value)") }
         self = id

@@ -52,6 +52,23 @@ struct OptionTests {
         #expect(Milliseconds(argument: "2.5") == nil && Milliseconds(argument: "20")?.seconds == 0.02)
     }
 
+    @Test("-q and -v, one option group, for every plumbing command that talks to AWS or SSH")
+    func verbosity() throws {
+        let ec2 = try #require(try PortalEC2.parseAsRoot(["DescribeVolumes", "-q", "-v"]) as? PortalEC2)
+        #expect(ec2.output.quiet && ec2.output.verbose)
+        let mount = try #require(try PortalMount.parseAsRoot(["--quiet"]) as? PortalMount)
+        #expect(mount.output.quiet && !mount.output.verbose)
+        let sync = try #require(try PortalSyncCommand.parseAsRoot(["-v", "--once"]) as? PortalSyncCommand)
+        #expect(sync.output.verbose && !sync.output.quiet)
+        let helps = [PortalEC2.helpMessage(columns: 200), PortalMount.helpMessage(columns: 200), PortalSyncCommand.helpMessage(columns: 200),
+                     PortalFind.helpMessage(columns: 200), PortalSpotRequest.helpMessage(columns: 200),
+                     PortalVolumeAttach.helpMessage(columns: 200), PortalSpotCancel.helpMessage(columns: 200)]
+        let lines = helps.map { help in help.split(separator: "\n").filter { $0.contains("-q, --quiet") || $0.contains("-v, --verbose") } }
+        #expect(lines.allSatisfy { $0.count == 2 }, "\(lines)")
+        #expect(Set(lines.map { $0.map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") } }).count == 1,
+                "the same words everywhere: \(lines)")
+    }
+
     @Test("portal-sync: --settle cannot be longer than --cap")
     func syncBurst() {
         #expect(refusal(PortalSyncCommand.self, ["--settle", "300", "--cap", "100"])

@@ -335,6 +335,32 @@ struct SpecTests {
         #expect(try PortalDocument(json: written).spec.ssh.port == 2222)
     }
 
+    @Test("ids: the prefix and 1 to 17 lowercase hex digits; a document's that is not one is refused (65) when a stage needs it, and ids are written back as the plain strings read")
+    func documentIDs() throws {
+        // (`VolumeID("literal")` is the literal, checked by a precondition: these go through variables.)
+        let good = ["vol-0123456789abcdef0", "vol-1"], bad = ["vol-", "vol-ABC", "vol-0123456789abcdef01", "vol-12 34", "i-0abc", "vol-../x"]
+        #expect(good.compactMap { VolumeID($0)?.rawValue } == good)
+        for text in bad { #expect(VolumeID(text) == nil, "\(text)") }
+        #expect(["i-0abc\n@cert-authority", "vol-1", "i-"].compactMap { InstanceID($0) }.isEmpty)
+        #expect(try VolumeInput.volumeID("vol-1234abcd").rawValue == "vol-1234abcd")
+        let (spec, _) = try validate(minimalSpec)
+        func document(_ members: String) throws -> PortalDocument {
+            try PortalDocument(json: JSON(parsing: "{\"name\":\"gpu\",\"spec\":\(spec.toJSON().serialized()),\(members)}"))
+        }
+        let badAttachment = try document(#""attachments":[{"volume_id":"vol-1","instance_id":"i-xyz"}]"#)
+        let error = #expect(throws: Failure.self) { try badAttachment.requireAttachments() }
+        #expect(error?.exitStatus == .dataError)
+        #expect(error?.message == #"<stdin>: attachments[0].instance_id: expected an instance id such as "i-0123456789abcdef0", found "i-xyz""#)
+        let badInstance = try document(#""instance":{"id":"i-0ABC"}"#)
+        #expect(throws: Failure.self) { try badInstance.givenInstance() }
+        var opened = try document(#""instance":{"id":"i-0abc","state":"running"},"attachments":[{"volume_id":"vol-0a1b","instance_id":"i-0abc"}]"#)
+        let read = opened.json
+        opened.attachments = opened.attachments
+        opened.instance = opened.instance
+        #expect(opened.json["attachments"] == read["attachments"])
+        #expect(opened.json["instance"]?["id"] == "i-0abc")
+    }
+
     @Test("a new document is {name, spec}, in that order")
     func newDocument() throws {
         let (spec, _) = try validate(minimalSpec)
