@@ -56,6 +56,22 @@ public final class Child: @unchecked Sendable {
     private var inFD: Int32
     private var exitStatus: Int32?
 
+    /// A pipe (read end, write end) whose ends close on exec, made while no
+    /// child is being spawned, so that no child inherits it.
+    public static func pipe() throws -> (read: Int32, write: Int32) {
+        spawnLock.lock()
+        defer { spawnLock.unlock() }
+        let fds = try closeOnExecPipe()
+        return (fds[0], fds[1])
+    }
+
+    private static func closeOnExecPipe() throws -> [Int32] {
+        var fds: [Int32] = [-1, -1]
+        guard Glibc.pipe(&fds) == 0 else { throw Failure("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return fds
+    }
+
     /// Starts `arguments[0]` (an absolute path) with the rest as arguments.
     /// - Parameter stdinPipe: give the child a pipe as stdin, whose writing
     ///   end this object holds until `closeInput()` (else /dev/null).
@@ -69,10 +85,7 @@ public final class Child: @unchecked Sendable {
         Child.spawnLock.lock()
         defer { Child.spawnLock.unlock() }
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
-        func makePipe(_ fds: inout [Int32]) throws {
-            guard pipe(&fds) == 0 else { throw Failure("cannot create a pipe: \(String(cString: strerror(errno)))") }
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        }
+        func makePipe(_ fds: inout [Int32]) throws { fds = try Child.closeOnExecPipe() }
         try makePipe(&outPipe)
         try makePipe(&errPipe)
         if stdinPipe { try makePipe(&inPipe) }
@@ -169,7 +182,7 @@ public final class Child: @unchecked Sendable {
         guard !fds.isEmpty else { return ([], []) }
         let ours = fds.count
         fds += others.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        _ = Glibc.poll(&fds, nfds_t(fds.count), timeout.map { Int32(min(3_600_000, max(0, ($0 * 1000).rounded(.up)))) } ?? -1)
+        _ = Glibc.poll(&fds, nfds_t(fds.count), pollMilliseconds(timeout))
         var out: [UInt8] = [], err: [UInt8] = []
         for entry in fds.prefix(ours) where entry.revents != 0 {
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -272,4 +285,10 @@ public func findProgram(_ name: String, path: String? = ProcessInfo.processInfo.
         }
     }
     return nil
+}
+
+/// `poll(2)`'s timeout for `seconds` (nil: no limit), rounded up: a wait cut
+/// to 0 ms before its deadline would spin until it.
+public func pollMilliseconds(_ seconds: Double?) -> Int32 {
+    seconds.map { Int32(min(3_600_000, max(0, ($0 * 1000).rounded(.up)))) } ?? -1
 }

@@ -26,7 +26,7 @@ extension LaunchAPI: ExpressibleByArgument {}
 /// more on stderr (each AWS call; each SSH step, with its figures), -q says
 /// nothing there but errors (and what a command runs on the instance).
 public struct OutputOptions: ParsableArguments {
-    @Flag(name: .shortAndLong, help: "Say more on stderr: each AWS call (never secrets), each SSH step.")
+    @Flag(name: .shortAndLong, help: "Say more on stderr: each step the command takes (see its man page); never secrets.")
     public var verbose = false
 
     @Flag(name: .shortAndLong, help: "Print no progress, only errors.")

@@ -49,7 +49,7 @@ public final class Inotify {
     /// Waits up to `timeout` seconds and returns the events that came.
     public func read(timeout: Double) -> [Event] {
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard Glibc.poll(&entry, 1, Int32(max(0, timeout * 1000))) > 0 else { return [] }
+        guard Glibc.poll(&entry, 1, pollMilliseconds(timeout)) > 0 else { return [] }
         var events: [Event] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {

@@ -21,6 +21,8 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
         while !stopped {
             if !polling && (tree == nil || tree!.rootGone) {
                 tree = nil
+                // A full pass never runs beside changes passes.
+                waitForFlights()
                 guard exists(source.root) else {
                     // Not an error: there is nothing to send yet. The first
                     // time, a full pass still says the channel is up.
@@ -33,7 +35,6 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                     continue
                 }
                 waiting = false
-                waitForFlights()
                 plan.sourceIsFolder = isFolder(source.root)
                 do {
                     let watched = plan.sourceIsFolder
@@ -45,6 +46,7 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                 } catch {
                     self.error("\(error); polling every \(channel.pollInterval) s instead")
                     polling = true
+                    endChangesPass()  // the rsyncs started ahead serve no poll
                 }
                 needsFullPass = true
                 pending.removeAll()
@@ -65,6 +67,7 @@ final class OutboundRunner: ChannelRunner, @unchecked Sendable {
                     self.error("\(error); polling every \(channel.pollInterval) s instead")
                     tree = nil
                     polling = true
+                    endChangesPass()  // the rsyncs started ahead serve no poll
                     needsFullPass = true
                 }
             } else if polling {

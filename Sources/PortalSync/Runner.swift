@@ -121,7 +121,8 @@ class ChannelRunner: @unchecked Sendable {
         var wait: Double?
         if retryAt > now { wait = retryAt - now }
         if let deadline = coalescer.deadline, !blocked {
-            wait = min(wait ?? .infinity, max(0, deadline - now))
+            // Names due after a failure wait for the retry, not in a spin.
+            wait = min(wait ?? .infinity, max(0, max(deadline, retryAt) - now))
         }
         return wait
     }
@@ -381,14 +382,8 @@ final class Wakeup: @unchecked Sendable {
     private let writeEnd: Int32
 
     init() throws {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw Failure("cannot create a pipe: \(String(cString: strerror(errno)))") }
-        for descriptor in fds {
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-        }
-        fd = fds[0]
-        writeEnd = fds[1]
+        (fd, writeEnd) = try Child.pipe()  // no child spawned meanwhile inherits it
+        for descriptor in [fd, writeEnd] { _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK) }
     }
 
     deinit {
@@ -412,7 +407,5 @@ final class Wakeup: @unchecked Sendable {
 @discardableResult
 func waitReadable(_ fds: [Int32], timeout: Double?) -> Bool {
     var entries = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-    // Rounded up: a wait cut to 0 ms before its deadline would spin.
-    let milliseconds = timeout.map { Int32(min(3_600_000, max(0, ($0 * 1000).rounded(.up)))) } ?? -1
-    return poll(&entries, nfds_t(entries.count), milliseconds) > 0
+    return poll(&entries, nfds_t(entries.count), pollMilliseconds(timeout)) > 0
 }

@@ -385,8 +385,14 @@ struct ChannelIntegrationTests {
                             && SyncWorld.tree(w.instance + "/src")["f7.txt"] == "changed" })
         usleep(300_000)
         let changes = sync.transfers.filter { $0["pass"] == "changes" }
-        #expect(changes.reduce(0) { $0 + ($1["files"]?.intValue ?? 0) } == 2, "\(changes)")
-        #expect(Set(changes.flatMap { ($0["paths"]?.arrayValue ?? []).compactMap(\.stringValue) }) == ["src/f7.txt", "src/new/deep/g.txt"])
+        // g.txt may travel twice: with its new folder's batch, before its
+        // writer closed it, and again on its close event (CI saw this at load
+        // 12). f7.txt, one close of an existing file, travels once; nothing else.
+        let sent = changes.flatMap { ($0["paths"]?.arrayValue ?? []).compactMap(\.stringValue) }
+        #expect(Set(sent) == ["src/f7.txt", "src/new/deep/g.txt"], "\(changes)")
+        #expect(sent.filter { $0 == "src/f7.txt" }.count == 1, "\(changes)")
+        #expect((1...2).contains(sent.filter { $0 == "src/new/deep/g.txt" }.count), "\(changes)")
+        #expect((2...3).contains(changes.reduce(0) { $0 + ($1["files"]?.intValue ?? 0) }), "\(changes)")
         #expect(changes.allSatisfy { ($0["ms"]?.intValue ?? -1) >= 0 && $0["started"]?.stringValue?.hasSuffix("Z") == true })
         // Same size, same second: rsync's quick check (size and time to the
         // second) would take it for unchanged.
