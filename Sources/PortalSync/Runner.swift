@@ -194,7 +194,6 @@ class ChannelRunner: @unchecked Sendable {
     static let maximumInFlight = 3
 
     private struct Flight {
-        var child: Child
         var pass: Transfer.Pass
         var batch: Set<String>
         var started: Date
@@ -212,19 +211,18 @@ class ChannelRunner: @unchecked Sendable {
     /// Starts sending `batch`; nil once it runs (its end is taken in by
     /// `land`), else why it could not start.
     private func launch(_ batch: Set<String>) -> TransferOutcome? {
-        let flight: Flight
+        let child: Child
         do {
             // A single-file channel (its batch: [""]) sends its file whole.
-            let (child, started, start) = try begin(.changes, paths: plan.sourceIsFolder ? batch : nil)
-            flight = Flight(child: child, pass: .changes, batch: batch, started: started, start: start)
+            let (begun, started, start) = try begin(.changes, paths: plan.sourceIsFolder ? batch : nil)
+            child = begun
+            flights[nextFlight] = Flight(pass: .changes, batch: batch, started: started, start: start)
         } catch {
             return .failed("\(error)")
         }
         let id = nextFlight
         nextFlight += 1
-        flights[id] = flight
         inFlight.add(batch)
-        let child = flight.child
         detachThread(stackSize: 256 << 10) { [self] in
             let result = child.collect(stop: { self.stopped })
             let end = monotonic()
@@ -287,10 +285,12 @@ class ChannelRunner: @unchecked Sendable {
     /// recently died young).
     func prepareChangesPass() {
         let now = monotonic()
-        for (child, started) in warm where child.poll() != nil {
-            if now - started < 5 { warmRetryAt = now + warmBackoff.fail() }
+        // The ones that ended are dropped; dead young, they delay the next.
+        warm.removeAll { entry in
+            guard entry.child.poll() != nil else { return false }
+            if now - entry.started < 5 { warmRetryAt = now + warmBackoff.fail() }
+            return true
         }
-        warm.removeAll { $0.child.poll() != nil }
         guard !options.once, !stopped, now >= warmRetryAt else { return }
         var ahead = plan
         ahead.ioTimeout = nil
