@@ -790,6 +790,9 @@ class Manager:
             aws_access_key_id="testing", aws_secret_access_key="testing",
             config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10))
         self.machines = {}
+        # Slots whose machines are still being torn down: their namespace and
+        # veth names are not free until the teardown has ended.
+        self.dying, self.dying_lock = set(), threading.Lock()
         self.net_lock = threading.Lock()
         self.reserved = set()  # addresses of live machines (their routes may not exist yet)
         self.sshd_version = sshd_version()
@@ -818,7 +821,8 @@ class Manager:
         write_atomic(self.twin.record, json.dumps(self.record, indent=2, sort_keys=True) + "\n")
 
     def free_slot(self):
-        used = {m.slot for m in self.machines.values()}
+        with self.dying_lock:
+            used = {m.slot for m in self.machines.values()} | self.dying
         return next(s for s in range(1000) if s not in used)
 
     def instances(self):
@@ -871,7 +875,9 @@ class Manager:
         for iid in [i for i in self.machines if i not in live]:
             m = self.machines.pop(iid)
             log(f"{iid}: no longer pending/running in moto; tearing its machine down")
-            threading.Thread(target=m.destroy, name=f"destroy-{iid}", daemon=True).start()
+            with self.dying_lock:
+                self.dying.add(m.slot)
+            threading.Thread(target=self.tear_down, args=(m,), name=f"destroy-{iid}", daemon=True).start()
         want = {}
         for vid, (iid, device, size) in self.attachments().items():
             m = self.machines.get(iid)
@@ -885,6 +891,13 @@ class Manager:
                 self.ensure(vid, m, size)
             except Exception as e:
                 log(f"{vid}: attach to {m.id} failed: {e}")
+
+    def tear_down(self, m):
+        try:
+            m.destroy()
+        finally:
+            with self.dying_lock:
+                self.dying.discard(m.slot)
 
     def check_poweroff(self, m):
         """A machine whose PID 1 ended by itself: a poweroff from inside (POWEROFF_STATUS)
